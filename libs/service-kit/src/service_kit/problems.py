@@ -1,0 +1,67 @@
+"""RFC 9457 problem details for every error a service answers."""
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> ProblemResponse:
+    """Build an `application/problem+json` response (RFC 9457 §3)."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body.update(extensions)
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    # FastAPI prefixes the location with its source ("body", "query", ...), which a
+    # client reading the message does not need; keep it only when it is all there is.
+    parts = [str(part) for part in location[1:]] or [str(part) for part in location]
+    return ".".join(parts)
+
+
+async def _http_exception(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    return problem(exc.status_code, detail, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Only location, message and type: pydantic's "input" would echo what the
+    # client sent, which may be a password.
+    errors = [
+        {"field": _field_name(tuple(error["loc"])), "message": error["msg"], "type": error["type"]}
+        for error in exc.errors()
+    ]
+    fields = ", ".join(dict.fromkeys(error["field"] for error in errors))
+    return problem(422, f"Invalid request: {fields}", errors=errors)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Answer HTTP and validation errors as problem details instead of FastAPI's default."""
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,0 +1,32 @@
+"""Liveness and readiness, as the gateway, compose and ECS probe them."""
+
+import asyncio
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from service_kit.problems import problem
+
+READINESS_TIMEOUT_SECONDS = 2.0
+
+router = APIRouter(tags=["health"])
+log = structlog.stdlib.get_logger(__name__)
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """Alive: answers without touching the database."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", response_model=None)
+async def ready(request: Request) -> Response:
+    """Ready: 200 only when the database answers within the timeout."""
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            await request.app.state.database.ping()
+    except Exception as exc:  # any failure to reach the database means "not ready"
+        log.warning("database_unreachable", error=type(exc).__name__)
+        return problem(503, "The database is not reachable.")
+    return JSONResponse({"status": "ready"})

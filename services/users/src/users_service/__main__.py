@@ -1,0 +1,3 @@
+from users_service.cli import main
+
+main()

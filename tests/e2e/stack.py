@@ -1,0 +1,172 @@
+"""The real stack (`make run`) on free ports, started and stopped by the tests."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_SECONDS = 90.0
+STOP_TIMEOUT_SECONDS = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), 0.5):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Stack:
+    """A running `make run`: its ports, its environment and its process tree."""
+
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+    log_path: Path
+    gateway_port: int
+    auth_port: int
+    users_port: int
+    started_in: float = 0.0
+    ports: list[int] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def auth_url(self) -> str:
+        return f"http://127.0.0.1:{self.auth_port}"
+
+    @property
+    def users_url(self) -> str:
+        return f"http://127.0.0.1:{self.users_port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def cli(self, service: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `auth-service …` or `users-service …` against this stack's databases."""
+        return subprocess.run(  # noqa: S603 - our own console script, fixed arguments
+            [str(ROOT / ".venv" / "bin" / f"{service}-service"), *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def service_pids(self, service: str) -> list[int]:
+        """PIDs of this stack's `<service>-service serve` processes (descendants only)."""
+        marker = f"{service}-service\x00serve".encode()
+        pids = []
+        for pid in _descendants(self.process.pid):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker in cmdline and not cmdline.startswith(b"/bin/sh"):
+                pids.append(pid)
+        return pids
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces: split after it.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, queue = [], [root]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def wait_until_ready(stack: Stack, timeout: float = START_TIMEOUT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    paths = ("/auth/ready", "/users/ready")
+    with httpx.Client(base_url=stack.url, timeout=2) as client:
+        while time.monotonic() < deadline:
+            if stack.process.poll() is not None:
+                raise RuntimeError(f"make run exited early:\n{stack.log()[-4000:]}")
+            try:
+                if all(client.get(path).status_code == 200 for path in paths):
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+    raise TimeoutError(f"stack not ready after {timeout}s:\n{stack.log()[-4000:]}")
+
+
+def stop(stack: Stack) -> None:
+    """Ctrl-C, as a person would; SIGKILL for whatever ignores it past the timeout."""
+    if stack.process.poll() is None:
+        os.killpg(stack.process.pid, signal.SIGINT)
+        try:
+            stack.process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(stack.process.pid, signal.SIGKILL)
+            stack.process.wait(5)
+
+
+@contextmanager
+def running_stack(
+    database_urls: tuple[str, str], workdir: Path, **extra_env: str
+) -> Iterator[Stack]:
+    """Start `make run` with its own ports and databases; stop it and everything it started."""
+    gateway_port, auth_port, users_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "GATEWAY_PORT": str(gateway_port),
+        "AUTH_PORT": str(auth_port),
+        "USERS_PORT": str(users_port),
+        "AUTH_DATABASE_URL": database_urls[0],
+        "USERS_DATABASE_URL": database_urls[1],
+        "DATA_DIR": str(workdir / "data"),
+        **extra_env,
+    }
+    for inherited in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
+        env.pop(inherited, None)
+    log_path = workdir / "stack.log"
+    started = time.monotonic()
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(  # noqa: S603 - fixed command
+            ["make", "--no-print-directory", "run"],  # noqa: S607 - make from PATH, as a person runs it
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    stack = Stack(process, env, log_path, gateway_port, auth_port, users_port)
+    stack.ports = [gateway_port, auth_port, users_port]
+    try:
+        wait_until_ready(stack)
+        stack.started_in = time.monotonic() - started
+        yield stack
+    finally:
+        stop(stack)

@@ -1,0 +1,86 @@
+"""The stack as a client first meets it: routes, health, errors and request ids."""
+
+import re
+import time
+
+import httpx
+import pytest
+from stack import Stack, port_open
+
+HEX_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@pytest.mark.parametrize("path", ["/auth/health", "/users/health", "/auth/ready", "/users/ready"])
+def test_health_and_readiness_answer_through_the_gateway(gateway: httpx.Client, path: str) -> None:
+    response = gateway.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("path", ["/", "/nope", "/authx", "/users-x/1", "/.well-known/other"])
+def test_unrouted_paths_are_a_json_404_from_the_gateway(gateway: httpx.Client, path: str) -> None:
+    response = gateway.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {"type": "about:blank", "title": "Not Found", "status": 404}
+    assert HEX_REQUEST_ID.fullmatch(response.headers["x-request-id"])
+
+
+def test_unknown_path_under_a_service_is_its_json_404(gateway: httpx.Client) -> None:
+    response = gateway.get("/auth/no-such-thing")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_wrong_method_is_a_json_405_naming_the_allowed_ones(gateway: httpx.Client) -> None:
+    response = gateway.delete("/users/health")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["allow"] == "GET"
+    assert response.json()["status"] == 405
+
+
+def test_a_sane_request_id_is_echoed(gateway: httpx.Client) -> None:
+    response = gateway.get("/auth/health", headers={"X-Request-ID": "client-id_1.2"})
+    assert response.headers["x-request-id"] == "client-id_1.2"
+
+
+@pytest.mark.parametrize("bad", ["has space", "a" * 129, "<script>", "é", ""])
+def test_a_malformed_request_id_is_replaced_never_echoed(gateway: httpx.Client, bad: str) -> None:
+    response = gateway.get(
+        "/users/health", headers={"X-Request-ID": bad.encode("utf-8")}  # type: ignore[dict-item]
+    )
+    assert response.status_code == 200
+    assert HEX_REQUEST_ID.fullmatch(response.headers["x-request-id"])
+
+
+def test_the_request_id_appears_in_the_service_log(gateway: httpx.Client, stack: Stack) -> None:
+    gateway.get("/users/health", headers={"X-Request-ID": "trace-me-123"})
+    # The access line is written after the response: give the log a moment.
+    deadline = time.monotonic() + 5
+    while '"request_id": "trace-me-123"' not in stack.log():
+        assert time.monotonic() < deadline, "request id never reached the log"
+        time.sleep(0.05)
+
+
+def test_services_answer_the_same_paths_directly(stack: Stack) -> None:
+    assert httpx.get(f"{stack.auth_url}/auth/health").json() == {"status": "ok"}
+    assert httpx.get(f"{stack.users_url}/users/health").json() == {"status": "ok"}
+
+
+def test_ctrl_c_stops_every_process_of_the_stack(private_stack) -> None:  # type: ignore[no-untyped-def]
+    with private_stack() as stack:
+        pids = stack.service_pids("auth") + stack.service_pids("users")
+        assert len(pids) == 2
+        ports = list(stack.ports)
+    assert stack.process.returncode is not None
+    assert not any(port_open(port) for port in ports)
+    assert not any(_alive(pid) for pid in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
