@@ -10,6 +10,7 @@ RUN := $(UV) run --frozen
 export GATEWAY_PORT ?= 8000
 export AUTH_PORT ?= 8001
 export USERS_PORT ?= 8002
+export GATEWAY_INTERNAL_PORT ?= 8080
 export PYTHONUNBUFFERED := 1
 
 SERVICES := services/auth services/users libs/service-kit
@@ -49,8 +50,8 @@ test-e2e: sync ## black-box tests through the real gateway (starts the stack its
 lint: sync ## ruff, ruff format --check, mypy --strict
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
-	@$(RUN) mypy $(foreach s,$(SERVICES),$(s)/src) 
-	@$(RUN) mypy --explicit-package-bases services/auth/tests services/users/tests libs/service-kit/tests tests conftest.py
+	@for target in $(foreach s,$(SERVICES),$(s)/src $(s)/tests) tests/e2e "conftest.py testsupport"; do \
+		echo "mypy $$target"; $(RUN) mypy $$target || exit 1; done
 
 fmt: sync ## format and autofix
 	@$(RUN) ruff format .

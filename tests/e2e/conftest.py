@@ -1,5 +1,11 @@
-"""The end-to-end suite: HTTP to the real gateway in front of the real services."""
+"""The end-to-end suite: HTTP to the real gateway in front of the real services.
 
+By default each backend gets a stack of its own, started with `make run` on free ports.
+With `E2E_GATEWAY_URL` set, the suite runs once against that gateway instead (the
+compose stack), skipping the tests that need to touch the processes.
+"""
+
+import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Protocol
@@ -15,11 +21,24 @@ class DatabaseFactory(Protocol):
     def create(self) -> str: ...
 
 
+EXTERNAL_GATEWAY_URL = os.environ.get("E2E_GATEWAY_URL")
+
+if EXTERNAL_GATEWAY_URL:
+
+    @pytest.fixture(scope="session")
+    def backend() -> str:
+        """Overrides the root conftest's: the external stack brings its own database."""
+        return "external"
+
+
 @pytest.fixture(scope="session")
 def stack(
     database_factory: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """One stack per backend, shared by the tests that leave it as they found it."""
+    if EXTERNAL_GATEWAY_URL:
+        yield Stack.external(EXTERNAL_GATEWAY_URL)
+        return
     urls = (database_factory.create(), database_factory.create())
     with running_stack(urls, tmp_path_factory.mktemp("stack")) as running:
         yield running
@@ -30,10 +49,14 @@ def private_stack(
     database_factory: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., AbstractContextManager[Stack]]:
     """A stack of the test's own, for tests that stop parts of it."""
+    if EXTERNAL_GATEWAY_URL:
+        pytest.skip("needs a stack of its own; the gateway under test is external")
 
     def start(**extra_env: str) -> AbstractContextManager[Stack]:
         urls = (database_factory.create(), database_factory.create())
-        return running_stack(urls, tmp_path_factory.mktemp("private-stack"), **extra_env)
+        workdir = tmp_path_factory.mktemp("private-stack")
+        stack: AbstractContextManager[Stack] = running_stack(urls, workdir, **extra_env)
+        return stack
 
     return start
 

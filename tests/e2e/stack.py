@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 90.0
@@ -34,20 +35,35 @@ def port_open(port: int) -> bool:
 
 @dataclass
 class Stack:
-    """A running `make run`: its ports, its environment and its process tree."""
+    """A running `make run`: its ports, its environment and its process tree.
 
-    process: subprocess.Popen[bytes]
+    Or, when `E2E_GATEWAY_URL` names a gateway someone else started (compose), only that
+    URL: tests that need the processes call `require_local()` and are skipped there.
+    """
+
+    process: subprocess.Popen[bytes] | None
     env: dict[str, str]
-    log_path: Path
+    log_path: Path | None
     gateway_port: int
     auth_port: int
     users_port: int
     started_in: float = 0.0
     ports: list[int] = field(default_factory=list)
+    external_url: str | None = None
+
+    @classmethod
+    def external(cls, url: str) -> "Stack":
+        return cls(None, dict(os.environ), None, 0, 0, 0, external_url=url.rstrip("/"))
+
+    def require_local(self) -> subprocess.Popen[bytes]:
+        """Skip the calling test unless this stack's processes are ours."""
+        if self.process is None:
+            pytest.skip("needs the local stack's processes; the gateway under test is external")
+        return self.process
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.gateway_port}"
+        return self.external_url or f"http://127.0.0.1:{self.gateway_port}"
 
     @property
     def auth_url(self) -> str:
@@ -58,10 +74,13 @@ class Stack:
         return f"http://127.0.0.1:{self.users_port}"
 
     def log(self) -> str:
+        self.require_local()
+        assert self.log_path is not None
         return self.log_path.read_text(errors="replace")
 
     def cli(self, service: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run `auth-service …` or `users-service …` against this stack's databases."""
+        self.require_local()
         return subprocess.run(  # noqa: S603 - our own console script, fixed arguments
             [str(ROOT / ".venv" / "bin" / f"{service}-service"), *args],
             env=self.env,
@@ -74,9 +93,10 @@ class Stack:
 
     def service_pids(self, service: str) -> list[int]:
         """PIDs of this stack's `<service>-service serve` processes (descendants only)."""
+        process = self.require_local()
         marker = f"{service}-service\x00serve".encode()
         pids = []
-        for pid in _descendants(self.process.pid):
+        for pid in _descendants(process.pid):
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
@@ -111,7 +131,7 @@ def wait_until_ready(stack: Stack, timeout: float = START_TIMEOUT_SECONDS) -> No
     paths = ("/auth/ready", "/users/ready")
     with httpx.Client(base_url=stack.url, timeout=2) as client:
         while time.monotonic() < deadline:
-            if stack.process.poll() is not None:
+            if stack.process is not None and stack.process.poll() is not None:
                 raise RuntimeError(f"make run exited early:\n{stack.log()[-4000:]}")
             try:
                 if all(client.get(path).status_code == 200 for path in paths):
@@ -124,13 +144,14 @@ def wait_until_ready(stack: Stack, timeout: float = START_TIMEOUT_SECONDS) -> No
 
 def stop(stack: Stack) -> None:
     """Ctrl-C, as a person would; SIGKILL for whatever ignores it past the timeout."""
-    if stack.process.poll() is None:
-        os.killpg(stack.process.pid, signal.SIGINT)
+    process = stack.require_local()
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
         try:
-            stack.process.wait(STOP_TIMEOUT_SECONDS)
+            process.wait(STOP_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
-            os.killpg(stack.process.pid, signal.SIGKILL)
-            stack.process.wait(5)
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
 
 
 @contextmanager
@@ -139,11 +160,13 @@ def running_stack(
 ) -> Iterator[Stack]:
     """Start `make run` with its own ports and databases; stop it and everything it started."""
     gateway_port, auth_port, users_port = free_port(), free_port(), free_port()
+    internal_port = free_port()
     env = {
         **os.environ,
         "GATEWAY_PORT": str(gateway_port),
         "AUTH_PORT": str(auth_port),
         "USERS_PORT": str(users_port),
+        "GATEWAY_INTERNAL_PORT": str(internal_port),
         "AUTH_DATABASE_URL": database_urls[0],
         "USERS_DATABASE_URL": database_urls[1],
         "DATA_DIR": str(workdir / "data"),
@@ -154,7 +177,7 @@ def running_stack(
     log_path = workdir / "stack.log"
     started = time.monotonic()
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - fixed command
+        process = subprocess.Popen(
             ["make", "--no-print-directory", "run"],  # noqa: S607 - make from PATH, as a person runs it
             cwd=ROOT,
             env=env,
@@ -163,7 +186,7 @@ def running_stack(
             start_new_session=True,
         )
     stack = Stack(process, env, log_path, gateway_port, auth_port, users_port)
-    stack.ports = [gateway_port, auth_port, users_port]
+    stack.ports = [gateway_port, auth_port, users_port, internal_port]
     try:
         wait_until_ready(stack)
         stack.started_in = time.monotonic() - started

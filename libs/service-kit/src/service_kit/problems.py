@@ -1,6 +1,7 @@
 """RFC 9457 problem details for every error a service answers."""
 
 from http import HTTPStatus
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,7 +21,7 @@ def problem(
     detail: str | None = None,
     *,
     title: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> ProblemResponse:
     """Build an `application/problem+json` response (RFC 9457 §3)."""

@@ -1,42 +1,136 @@
 """The auth service's application factory."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
-from fastapi import FastAPI
-
-from auth_service.db import Database
-from auth_service.routes import health
-from auth_service.settings import Settings
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from service_kit.logging import configure_logging
-from service_kit.problems import install_problem_handlers
+from service_kit.problems import install_problem_handlers, problem
 from service_kit.request_context import RequestContextMiddleware
 
+from auth_service.accounts import PasswordRules
+from auth_service.body_limit import BodySizeLimitMiddleware
+from auth_service.db import Database
+from auth_service.grants import Issuance
+from auth_service.keys import KeyEncryption, KeyTimings, SigningKeyStore
+from auth_service.oauth import NO_STORE, OAuthError
+from auth_service.passwords import PasswordHasher
+from auth_service.routes import accounts, health, oauth, well_known
+from auth_service.sessions import SessionPolicy
+from auth_service.settings import Settings
+from auth_service.throttling import ThrottlePolicy
+from auth_service.tokens import LEEWAY_SECONDS, TokenIssuer
+
 PREFIX = "/auth"
+MAX_BODY_BYTES = 64 * 1024
+# The first attempt to load the keys is made before serving; later ones in the background.
+KEY_BOOTSTRAP_TIMEOUT_SECONDS = 15.0
+_OAUTH_PATHS = {f"{PREFIX}/token", f"{PREFIX}/revoke"}
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+def key_timings(settings: Settings) -> KeyTimings:
+    """A retired key stays published while a token it signed may still be checked: the
+    token lifetime, plus a replica's reload interval (it may sign a little longer), plus
+    the verifiers' clock leeway."""
+    retention = settings.access_token_ttl_seconds + settings.key_refresh_seconds + LEEWAY_SECONDS
+    return KeyTimings(
+        publish_delay=timedelta(seconds=settings.key_publish_delay_seconds),
+        retention=timedelta(seconds=retention),
+    )
+
+
+def _body_too_large(path: str, detail: str) -> Response:
+    if path in _OAUTH_PATHS:
+        return OAuthError("invalid_request", detail, status=413).response()
+    return problem(413, detail)
+
+
+async def _oauth_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OAuthError)
+    return exc.response()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; every route lives under `/auth` so it is the same direct and via the gateway."""
+    """Build the app; every route lives under `/auth`, the same directly and via the gateway."""
     settings = settings or Settings()
     configure_logging("auth", settings.log_level)
     database = Database(settings.database_url)
+    hasher = PasswordHasher(settings.bcrypt_cost, settings.hash_threads)
+    keys = SigningKeyStore(
+        database.sessions,
+        KeyEncryption(settings.key_encryption_key.get_secret_value()),
+        key_timings(settings),
+        settings.jwks_max_age_seconds,
+    )
+    issuance = Issuance(
+        hasher=hasher,
+        keys=keys,
+        issuer=TokenIssuer(
+            issuer=settings.public_url,
+            audience=settings.access_token_audience,
+            ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+            default_client_id=settings.default_client_id,
+        ),
+        sessions=SessionPolicy(
+            idle_ttl=timedelta(seconds=settings.refresh_token_idle_ttl_seconds),
+            absolute_ttl=timedelta(seconds=settings.refresh_token_absolute_ttl_seconds),
+        ),
+        throttle=ThrottlePolicy(
+            free_per_account=settings.login_free_attempts_per_account,
+            free_per_address=settings.login_free_attempts_per_address,
+            base_seconds=settings.login_throttle_base_seconds,
+            max_seconds=settings.login_throttle_max_seconds,
+            window_seconds=settings.login_throttle_window_seconds,
+        ),
+        scopes=settings.scope_set,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await database.dispose()
+        try:
+            async with asyncio.timeout(KEY_BOOTSTRAP_TIMEOUT_SECONDS):
+                await keys.bootstrap()
+        except Exception as exc:  # the database may not be up yet: keep trying in the background
+            log.warning("signing_keys_not_loaded", error=type(exc).__name__)
+        refresher = asyncio.create_task(keys.keep_fresh(settings.key_refresh_seconds))
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+            await database.dispose()
 
     app = FastAPI(
         title="Auth service",
         version="0.1.0",
+        description="Accounts, RS256 access tokens (RFC 9068) and rotating refresh tokens.",
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
         openapi_url=f"{PREFIX}/openapi.json",
         lifespan=lifespan,
+        swagger_ui_init_oauth={"usePkceWithAuthorizationCodeGrant": False},
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.issuance = issuance
+    app.state.password_rules = PasswordRules(hasher, settings.password_min_score)
     install_problem_handlers(app)
+    app.add_exception_handler(OAuthError, _oauth_error)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES, refusal=_body_too_large)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router, prefix=PREFIX)
+    app.include_router(accounts.router, prefix=PREFIX)
+    app.include_router(oauth.router, prefix=PREFIX)
+    app.include_router(well_known.router)
     return app
+
+
+__all__ = ["NO_STORE", "create_app"]

@@ -1,7 +1,28 @@
-"""The auth service's tables, as SQLAlchemy 2.0 typed models."""
+"""The auth service's tables, as SQLAlchemy 2.0 typed models.
 
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+Times are timezone-aware UTC on the way in and out (`UtcDateTime`), whatever the backend.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    TypeDecorator,
+    Uuid,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # One naming convention, so constraint names are the same on every backend and
 # Alembic's autogenerate diffs stay stable.
@@ -14,5 +35,129 @@ NAMING_CONVENTION = {
 }
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime; SQLite stores naive ones, so the zone is put back on reading."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware UTC one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime}
+
+
+class Account(Base):
+    """Someone who can sign in. Email and username are unique case-insensitively."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(254))
+    # The case-folded email and username carry the uniqueness; the others keep the spelling.
+    email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    username: Mapped[str | None] = mapped_column(String(32))
+    username_key: Mapped[str | None] = mapped_column(String(32), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(60))
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    password_changed_at: Mapped[datetime]
+
+
+class SessionFamily(Base):
+    """One sign-in: the chain of refresh tokens that continue it, revoked as a whole."""
+
+    __tablename__ = "session_families"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class RefreshToken(Base):
+    """One refresh token of a family; only its SHA-256 is stored."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    family_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("session_families.id", ondelete="CASCADE"), index=True
+    )
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("refresh_tokens.id", ondelete="SET NULL")
+    )
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class SigningKey(Base):
+    """An RS256 key pair; the private half encrypted (AES-GCM) under the key-encryption key.
+
+    `sequence` is unique, so two replicas (or two rotations) that race to add a key cannot
+    both succeed: the loser's insert fails and it reloads what the winner wrote.
+    """
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (CheckConstraint("state IN ('next', 'active', 'retired')", name="state"),)
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, unique=True)
+    state: Mapped[str] = mapped_column(String(8))
+    public_jwk: Mapped[dict[str, str]] = mapped_column(JSON)
+    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    # A `next` key signs from then on; published from creation.
+    activates_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+    # Published in the key set until then: the last token it signed has expired by then.
+    published_until: Mapped[datetime | None]
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins counted per account or per client address, shared by every replica."""
+
+    __tablename__ = "login_throttles"
+
+    # `account:<id or name tried>` or `address:<ip>`.
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[datetime]
+    blocked_until: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """A security event. Never holds a password, a token or a hash of one."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_account_id_occurred_at", "account_id", "occurred_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

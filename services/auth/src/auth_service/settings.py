@@ -1,5 +1,6 @@
 """Every setting of the auth service, read from the environment and validated at start."""
 
+import os
 from pathlib import Path
 from typing import Literal, Self
 
@@ -30,6 +31,61 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field("127.0.0.1,::1", validation_alias="TRUSTED_PROXIES")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
 
+    # Passwords: bcrypt's cost factor (each +1 doubles the work), the threads that hash them
+    # off the event loop (0: one per core), and the lowest zxcvbn score (0-4) accepted.
+    bcrypt_cost: int = Field(12, ge=4, le=31, validation_alias="BCRYPT_COST")
+    password_hash_threads: int = Field(0, ge=0, le=64, validation_alias="PASSWORD_HASH_THREADS")
+    password_min_score: int = Field(3, ge=0, le=4, validation_alias="PASSWORD_MIN_SCORE")
+
+    # Access tokens (RFC 9068): lifetime, audience, the scopes a client may ask for, and the
+    # `client_id` claim of tokens whose client named none (the claim is required).
+    access_token_ttl_seconds: int = Field(
+        900, ge=60, le=86_400, validation_alias="ACCESS_TOKEN_TTL_SECONDS"
+    )
+    access_token_audience: str = Field(
+        "auth-platform", min_length=1, validation_alias="ACCESS_TOKEN_AUDIENCE"
+    )
+    scopes: str = Field("profile", min_length=1, validation_alias="SCOPES")
+    default_client_id: str = Field(
+        "public", pattern=r"^[\x21-\x7e]{1,64}$", validation_alias="DEFAULT_CLIENT_ID"
+    )
+
+    # Refresh tokens: unused for `idle` seconds they lapse; a session never outlives `absolute`.
+    refresh_token_idle_ttl_seconds: int = Field(
+        14 * 86_400, ge=60, validation_alias="REFRESH_TOKEN_IDLE_TTL_SECONDS"
+    )
+    refresh_token_absolute_ttl_seconds: int = Field(
+        30 * 86_400, ge=60, validation_alias="REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS"
+    )
+
+    # Signing keys: the key set's cache lifetime (Cache-Control max-age), how often each
+    # replica reloads the keys from the database, and how long a rotated-in key is published
+    # before it signs (it must outlast both, so that every verifier has seen it first).
+    jwks_max_age_seconds: int = Field(300, ge=0, le=86_400, validation_alias="JWKS_MAX_AGE_SECONDS")
+    key_refresh_seconds: float = Field(30, gt=0, le=3600, validation_alias="KEY_REFRESH_SECONDS")
+    key_publish_delay_seconds: float = Field(
+        600, gt=0, validation_alias="KEY_PUBLISH_DELAY_SECONDS"
+    )
+
+    # Login throttling, per account and per client address: that many failures are free,
+    # each further one blocks for base * 2^n seconds (capped); failures older than the
+    # window are forgotten.
+    login_free_attempts_per_account: int = Field(
+        5, ge=1, validation_alias="LOGIN_FREE_ATTEMPTS_PER_ACCOUNT"
+    )
+    login_free_attempts_per_address: int = Field(
+        20, ge=1, validation_alias="LOGIN_FREE_ATTEMPTS_PER_ADDRESS"
+    )
+    login_throttle_base_seconds: float = Field(
+        1, gt=0, validation_alias="LOGIN_THROTTLE_BASE_SECONDS"
+    )
+    login_throttle_max_seconds: float = Field(
+        900, gt=0, validation_alias="LOGIN_THROTTLE_MAX_SECONDS"
+    )
+    login_throttle_window_seconds: float = Field(
+        900, gt=0, validation_alias="LOGIN_THROTTLE_WINDOW_SECONDS"
+    )
+
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_development_secrets(self) -> Self:
         # Defaults that depend on other settings; the model is frozen, hence object.__setattr__.
@@ -39,6 +95,15 @@ class Settings(BaseSettings):
         if not self.public_url:
             object.__setattr__(self, "public_url", f"http://127.0.0.1:{self.gateway_port}")
         object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
+        if self.key_publish_delay_seconds <= self.jwks_max_age_seconds + self.key_refresh_seconds:
+            raise ValueError(
+                "KEY_PUBLISH_DELAY_SECONDS must exceed JWKS_MAX_AGE_SECONDS + KEY_REFRESH_SECONDS: "
+                "a new key must be in every cached key set before it signs"
+            )
+        if self.refresh_token_absolute_ttl_seconds < self.refresh_token_idle_ttl_seconds:
+            raise ValueError(
+                "REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS must be at least REFRESH_TOKEN_IDLE_TTL_SECONDS"
+            )
         if (
             self.environment != "development"
             and self.key_encryption_key.get_secret_value() == DEVELOPMENT_KEY_ENCRYPTION_KEY
@@ -48,3 +113,12 @@ class Settings(BaseSettings):
                 "set a secret of your own outside ENVIRONMENT=development"
             )
         return self
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        """The scopes clients may request; all of them when they request none."""
+        return frozenset(self.scopes.split())
+
+    @property
+    def hash_threads(self) -> int:
+        return self.password_hash_threads or os.cpu_count() or 1

@@ -3,27 +3,66 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
-
-from users_service.db import Database
-from users_service.routes import health
-from users_service.settings import Settings
 from service_kit.logging import configure_logging
 from service_kit.problems import install_problem_handlers
 from service_kit.request_context import RequestContextMiddleware
 
+from users_service.db import Database
+from users_service.jwks import JwksClient
+from users_service.routes import health, profiles
+from users_service.settings import Settings
+from users_service.token_cache import VerifiedTokenCache
+from users_service.tokens import TokenPolicy, TokenVerifier
+
 PREFIX = "/users"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; every route lives under `/users` so it is the same direct and via the gateway."""
+def create_app(
+    settings: Settings | None = None, *, jwks_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """Build the app; every route lives under `/users` so it is the same direct and via the gateway.
+
+    `jwks_transport` replaces the network under the JWKS client (tests: `httpx.MockTransport`).
+    """
     settings = settings or Settings()
     configure_logging("users", settings.log_level)
     database = Database(settings.database_url)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The JWKS client lives as long as the app; start-up only begins loading the keys,
+        # so the service comes up (and says it is not ready) while auth is still down.
+        async with httpx.AsyncClient(
+            transport=jwks_transport,
+            timeout=settings.jwks_fetch_timeout_seconds,
+            follow_redirects=False,
+        ) as http:
+            jwks = JwksClient(
+                http,
+                settings.jwks_url,
+                min_cache_seconds=settings.jwks_cache_min_seconds,
+                max_cache_seconds=settings.jwks_cache_max_seconds,
+                refetch_cooldown_seconds=settings.jwks_refetch_cooldown_seconds,
+                max_staleness_seconds=settings.jwks_max_staleness_seconds,
+                retry_seconds=settings.jwks_retry_seconds,
+            )
+            policy = TokenPolicy(
+                issuer=settings.public_url,
+                audience=settings.access_token_audience,
+                leeway_seconds=settings.token_leeway_seconds,
+                max_bytes=settings.token_max_bytes,
+            )
+            app.state.jwks = jwks
+            app.state.token_verifier = TokenVerifier(
+                jwks, policy, VerifiedTokenCache(settings.token_cache_size)
+            )
+            jwks.start_loading()
+            try:
+                yield
+            finally:
+                await jwks.aclose()
         await database.dispose()
 
     app = FastAPI(
@@ -39,4 +78,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router, prefix=PREFIX)
+    app.include_router(profiles.router, prefix=PREFIX)
     return app

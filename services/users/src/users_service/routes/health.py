@@ -5,8 +5,9 @@ import asyncio
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-
 from service_kit.problems import problem
+
+from users_service.jwks import JwksClient
 
 READINESS_TIMEOUT_SECONDS = 2.0
 
@@ -22,11 +23,19 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", response_model=None)
 async def ready(request: Request) -> Response:
-    """Ready: 200 only when the database answers within the timeout."""
+    """Ready: 200 only when the database answers and a key set from the auth service is held."""
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
             await request.app.state.database.ping()
     except Exception as exc:  # any failure to reach the database means "not ready"
         log.warning("database_unreachable", error=type(exc).__name__)
         return problem(503, "The database is not reachable.")
+    jwks: JwksClient = request.app.state.jwks
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            keys_held = await jwks.load()
+    except TimeoutError:
+        keys_held = False
+    if not keys_held:
+        return problem(503, "No signing keys have been loaded from the auth service yet.")
     return JSONResponse({"status": "ready"})

@@ -1,0 +1,1 @@
+"""Deployment to AWS: templates, the ECS release script and the files AWS reads (README.md)."""

@@ -1,0 +1,212 @@
+"""Accounts: registration, lookup by email or username, roles and password changes."""
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service import audit
+from auth_service.audit import Event
+from auth_service.models import Account
+from auth_service.passwords import PasswordHasher, PasswordPolicyError, normalize
+from auth_service.sessions import RevokedReason, revoke_account_sessions
+
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$"
+ROLE_PATTERN = r"^[a-z][a-z0-9_:-]{0,31}$"
+_USERNAME = re.compile(USERNAME_PATTERN)
+_ROLE = re.compile(ROLE_PATTERN)
+
+
+class AccountTakenError(Exception):
+    """The email or the username is taken; `field` says which."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} is already registered")
+        self.field = field
+
+
+class InvalidAccountFieldError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class AccountNotFoundError(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class PasswordRules:
+    hasher: PasswordHasher
+    min_score: int
+
+
+def canonical_email(email: str) -> str:
+    """The address as email-validator normalises it (no deliverability check)."""
+    try:
+        return validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise InvalidAccountFieldError("email", str(exc)) from exc
+
+
+def check_username(username: str) -> str:
+    if not _USERNAME.fullmatch(username):
+        raise InvalidAccountFieldError(
+            "username",
+            "A username is 3-32 characters: letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit.",
+        )
+    return username
+
+
+def check_role(role: str) -> str:
+    if not _ROLE.fullmatch(role):
+        raise InvalidAccountFieldError(
+            "role", "A role is 1-32 lowercase letters, digits, '_', ':' or '-'."
+        )
+    return role
+
+
+def login_key(login: str) -> str:
+    """How an email or username is compared: case-folded."""
+    return login.strip().casefold()
+
+
+async def find_by_login(db: AsyncSession, login: str) -> Account | None:
+    """The account whose email or username is `login`, case-insensitively."""
+    key = login_key(login)
+    if not key or len(key) > 254:
+        return None
+    if "@" not in key:
+        return await db.scalar(select(Account).where(Account.username_key == key))
+    try:
+        key = canonical_email(login.strip()).casefold()
+    except InvalidAccountFieldError:
+        return None
+    return await db.scalar(select(Account).where(Account.email_key == key))
+
+
+async def register(
+    db: AsyncSession,
+    rules: PasswordRules,
+    *,
+    email: str,
+    password: str,
+    username: str | None,
+    now: datetime,
+    roles: list[str] | None = None,
+    client_address: str | None = None,
+) -> Account:
+    """Create an account and commit; `AccountTakenError` when the email or username is taken.
+
+    Raises `InvalidAccountFieldError` or `PasswordPolicyError` before touching the database.
+    """
+    email = canonical_email(email)
+    if username is not None:
+        username = check_username(username)
+    password = normalize(password)
+    await rules.hasher.check_policy(
+        password, personal=[email, username or ""], min_score=rules.min_score
+    )
+    email_key, username_key = email.casefold(), username.casefold() if username else None
+    await _refuse_taken(db, email_key, username_key)
+    password_hash = await rules.hasher.hash(password)
+    account = Account(
+        id=uuid.uuid4(),
+        email=email,
+        email_key=email_key,
+        username=username,
+        username_key=username_key,
+        password_hash=password_hash,
+        roles=sorted(set(roles or [])),
+        disabled=False,
+        created_at=now,
+        updated_at=now,
+        password_changed_at=now,
+    )
+    db.add(account)
+    audit.record(
+        db, Event.REGISTERED, now=now, account_id=account.id, client_address=client_address
+    )
+    try:
+        await db.commit()
+    except IntegrityError:
+        # Someone registered the same email or username since the check above.
+        await db.rollback()
+        await _refuse_taken(db, email_key, username_key)
+        raise AccountTakenError("email") from None
+    return account
+
+
+async def _refuse_taken(db: AsyncSession, email_key: str, username_key: str | None) -> None:
+    conditions = [Account.email_key == email_key]
+    if username_key is not None:
+        conditions.append(Account.username_key == username_key)
+    taken = (
+        await db.execute(select(Account.email_key, Account.username_key).where(or_(*conditions)))
+    ).all()
+    await db.rollback()
+    for taken_email, _ in taken:
+        if taken_email == email_key:
+            raise AccountTakenError("email")
+    if taken:
+        raise AccountTakenError("username")
+
+
+async def change_password(
+    db: AsyncSession,
+    rules: PasswordRules,
+    account: Account,
+    *,
+    new_password: str,
+    keep_session: uuid.UUID | None,
+    now: datetime,
+    client_address: str | None = None,
+) -> int:
+    """Set a new password (the current one already checked) and revoke every other session.
+
+    Returns how many sessions were revoked. Commits.
+    """
+    new_password = normalize(new_password)
+    await rules.hasher.check_policy(
+        new_password, personal=[account.email, account.username or ""], min_score=rules.min_score
+    )
+    if await rules.hasher.verify(new_password, account.password_hash):
+        raise PasswordPolicyError(
+            "password_unchanged", "The new password must differ from the current one."
+        )
+    account.password_hash = await rules.hasher.hash(new_password)
+    account.password_changed_at = now
+    account.updated_at = now
+    revoked = await revoke_account_sessions(
+        db, account.id, RevokedReason.PASSWORD_CHANGED, now, keep=keep_session
+    )
+    audit.record(
+        db,
+        Event.PASSWORD_CHANGED,
+        now=now,
+        account_id=account.id,
+        client_address=client_address,
+        sessions_revoked=revoked,
+    )
+    await db.commit()
+    return revoked
+
+
+async def grant_role(db: AsyncSession, login: str, role: str, now: datetime) -> Account:
+    """Add a role to the account named by email or username; commits."""
+    role = check_role(role)
+    account = await find_by_login(db, login)
+    if account is None:
+        raise AccountNotFoundError(login)
+    if role not in account.roles:
+        account.roles = sorted({*account.roles, role})
+        account.updated_at = now
+        audit.record(db, Event.ROLE_GRANTED, now=now, account_id=account.id, role=role)
+    await db.commit()
+    return account

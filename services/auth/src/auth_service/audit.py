@@ -1,0 +1,51 @@
+"""The audit trail of security events, written in the same transaction as the event."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service.models import AuditEvent
+
+
+class Event(StrEnum):
+    REGISTERED = "registered"
+    LOGIN_SUCCEEDED = "login_succeeded"
+    LOGIN_FAILED = "login_failed"
+    LOGIN_THROTTLED = "login_throttled"
+    REFRESH_TOKEN_REUSED = "refresh_token_reused"  # noqa: S105 - an event name
+    SESSION_REVOKED = "session_revoked"
+    LOGGED_OUT_EVERYWHERE = "logged_out_everywhere"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
+    PASSWORD_REHASHED = "password_rehashed"  # noqa: S105 - an event name
+    ROLE_GRANTED = "role_granted"
+    KEY_ROTATED = "key_rotated"
+    KEY_RETIRED = "key_retired"
+
+
+def record(
+    db: AsyncSession,
+    event: Event,
+    *,
+    now: datetime,
+    account_id: uuid.UUID | None = None,
+    client_address: str | None = None,
+    client_id: str | None = None,
+    **details: Any,
+) -> None:
+    """Add an event to the session; it is written when the caller commits.
+
+    `details` must never hold a password, a token or anything derived from one.
+    """
+    db.add(
+        AuditEvent(
+            occurred_at=now,
+            event=event.value,
+            account_id=account_id,
+            client_address=client_address,
+            client_id=client_id,
+            details=details,
+        )
+    )

@@ -1,0 +1,75 @@
+"""What routes depend on, as `Annotated` aliases: the grants' context and the caller."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from auth_service.accounts import PasswordRules
+from auth_service.db import Session
+from auth_service.grants import Issuance
+from auth_service.keys import SigningKeyStore
+from auth_service.models import Account
+from auth_service.tokens import AccessTokenClaims, InvalidAccessTokenError, verify_access_token
+
+# Relative, so Swagger UI's Authorize button works through the gateway and directly alike.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
+
+
+def get_issuance(request: Request) -> Issuance:
+    issuance: Issuance = request.app.state.issuance
+    return issuance
+
+
+def get_password_rules(request: Request) -> PasswordRules:
+    rules: PasswordRules = request.app.state.password_rules
+    return rules
+
+
+def get_keys(request: Request) -> SigningKeyStore:
+    keys: SigningKeyStore = request.app.state.issuance.keys
+    return keys
+
+
+def client_address(request: Request) -> str | None:
+    """The peer's address; uvicorn already replaced it with X-Forwarded-For's when the peer
+    is one of TRUSTED_PROXIES (proxy_headers, forwarded_allow_ips), and only then."""
+    return request.client.host if request.client else None
+
+
+@dataclass(frozen=True)
+class Caller:
+    account: Account
+    claims: AccessTokenClaims
+
+
+def _unauthorized(error: str | None) -> HTTPException:
+    challenge = "Bearer" if error is None else f'Bearer error="{error}"'
+    detail = "An access token is required." if error is None else "The access token is invalid."
+    return HTTPException(401, detail, headers={"WWW-Authenticate": challenge})
+
+
+async def current_caller(
+    db: Session,
+    issuance: Annotated[Issuance, Depends(get_issuance)],
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Caller:
+    """The signed-in account, from an access token (RFC 6750), still enabled."""
+    if token is None:
+        raise _unauthorized(None)
+    try:
+        claims = verify_access_token(token, issuance.keys, issuance.issuer)
+    except InvalidAccessTokenError:
+        raise _unauthorized("invalid_token") from None
+    account = await db.get(Account, claims.account_id)
+    if account is None or account.disabled:
+        raise _unauthorized("invalid_token")
+    return Caller(account, claims)
+
+
+IssuanceDep = Annotated[Issuance, Depends(get_issuance)]
+PasswordRulesDep = Annotated[PasswordRules, Depends(get_password_rules)]
+Keys = Annotated[SigningKeyStore, Depends(get_keys)]
+ClientAddress = Annotated[str | None, Depends(client_address)]
+CurrentCaller = Annotated[Caller, Depends(current_caller)]

@@ -1,0 +1,112 @@
+"""Password policy and bcrypt hashing, always off the event loop."""
+
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio
+import bcrypt
+from zxcvbn import zxcvbn  # type: ignore[import-untyped]
+
+MIN_LENGTH = 8
+# bcrypt reads at most 72 bytes; longer input would be silently truncated, so it is refused.
+MAX_BYTES = 72
+_BCRYPT_COST = re.compile(r"^\$2[aby]\$(\d\d)\$")
+
+T = TypeVar("T")
+
+
+class PasswordPolicyError(ValueError):
+    """The password breaks a rule; `rule` names it, the message explains it to a person."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+def normalize(password: str) -> str:
+    """NFKC, so that the same password typed on two keyboards is the same password."""
+    return unicodedata.normalize("NFKC", password)
+
+
+def check_shape(password: str) -> None:
+    """The rules that need no estimator: length in characters and in UTF-8 bytes."""
+    if len(password) < MIN_LENGTH:
+        raise PasswordPolicyError(
+            "password_too_short", f"The password must be at least {MIN_LENGTH} characters long."
+        )
+    if len(password.encode("utf-8")) > MAX_BYTES:
+        raise PasswordPolicyError(
+            "password_too_long", f"The password must be at most {MAX_BYTES} bytes in UTF-8."
+        )
+
+
+def check_policy(password: str, *, personal: list[str], min_score: int) -> None:
+    """Raise `PasswordPolicyError` unless the (normalised) password may be used.
+
+    `personal` holds what an attacker knows about the account (email, username): the
+    password may not be one of them, and zxcvbn penalises passwords built from them.
+    """
+    check_shape(password)
+    folded = password.casefold()
+    personal_folded = [p.casefold() for p in personal if p]
+    email_locals = [p.split("@", 1)[0] for p in personal_folded if "@" in p]
+    if folded in personal_folded or folded in email_locals:
+        raise PasswordPolicyError(
+            "password_is_personal", "The password may not be the email address or username."
+        )
+    estimate = zxcvbn(password, user_inputs=personal_folded + email_locals)
+    if estimate["score"] < min_score:
+        warning = estimate["feedback"]["warning"] or "This password is too easy to guess."
+        raise PasswordPolicyError("password_too_weak", f"{warning} Choose a less common password.")
+
+
+def hash_cost(password_hash: str) -> int:
+    """The cost factor a bcrypt hash was made with (0 when it is not a bcrypt hash)."""
+    match = _BCRYPT_COST.match(password_hash)
+    return int(match.group(1)) if match else 0
+
+
+class PasswordHasher:
+    """bcrypt in a bounded pool of threads, so that hashing never blocks the event loop.
+
+    bcrypt releases the GIL, so `threads` (one per core) hashes run truly in parallel
+    while the loop keeps answering; more threads would only queue inside the CPU.
+    """
+
+    def __init__(self, cost: int, threads: int) -> None:
+        self.cost = cost
+        self._limiter = anyio.CapacityLimiter(threads)
+        # Unknown accounts are checked against this, so they cost the same time as known ones.
+        self._dummy_hash = bcrypt.hashpw(b"dummy password", bcrypt.gensalt(cost)).decode()
+
+    async def _run(self, function: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(function, limiter=self._limiter)
+
+    async def hash(self, password: str) -> str:
+        """A new bcrypt hash of the (already normalised) password."""
+        encoded = password.encode("utf-8")
+        salt = bcrypt.gensalt(self.cost)
+        return (await self._run(lambda: bcrypt.hashpw(encoded, salt))).decode()
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        """Check the password in constant time; `None` (no account) checks a dummy hash."""
+        encoded = normalize(password).encode("utf-8")
+        target = (password_hash or self._dummy_hash).encode()
+        if len(encoded) > MAX_BYTES:
+            # Never truncated: such a password cannot match, but it costs the same time.
+            encoded, password_hash = b"", None
+        matched = await self._run(lambda: bcrypt.checkpw(encoded, target))
+        return matched and password_hash is not None
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True when the hash was made with a lower cost than the current setting."""
+        return hash_cost(password_hash) < self.cost
+
+    async def check_policy(self, password: str, *, personal: list[str], min_score: int) -> None:
+        """`check_policy` off the loop: zxcvbn takes milliseconds on long passwords."""
+        check_shape(password)  # cheap; keeps huge input away from the estimator
+        await anyio.to_thread.run_sync(
+            lambda: check_policy(password, personal=personal, min_score=min_score)
+        )

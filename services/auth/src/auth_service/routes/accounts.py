@@ -1,0 +1,187 @@
+"""Registration, and what a signed-in account does with its credentials."""
+
+import contextlib
+import json
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from service_kit.problems import problem
+
+from auth_service import accounts, audit, throttling
+from auth_service.accounts import AccountTakenError, InvalidAccountFieldError
+from auth_service.audit import Event
+from auth_service.clock import utcnow
+from auth_service.db import Session
+from auth_service.dependencies import ClientAddress, CurrentCaller, IssuanceDep, PasswordRulesDep
+from auth_service.passwords import PasswordPolicyError
+from auth_service.sessions import RevokedReason, revoke_account_sessions
+
+router = APIRouter(tags=["accounts"])
+
+# Generous bounds that keep absurd input away from the validators; the rules are stricter.
+_PASSWORD = Field(min_length=1, max_length=1024)
+
+
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"email": "ada@example.com", "password": "correct horse battery", "username": "ada"}
+            ]
+        },
+    )
+
+    email: str = Field(min_length=3, max_length=320)
+    password: str = _PASSWORD
+    username: str | None = Field(default=None, max_length=64)
+
+
+class AccountOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    username: str | None
+    roles: list[str]
+    created_at: datetime
+
+
+class PasswordChangeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = _PASSWORD
+    new_password: str = _PASSWORD
+
+
+async def json_body(request: Request) -> None:
+    """Only JSON objects, each member once: a repeated member is refused, not overwritten."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise HTTPException(415, "The body must be application/json.")
+
+    def refuse_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        names = [name for name, _ in pairs]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise HTTPException(422, f"Repeated member: {', '.join(repeated)}.")
+        return dict(pairs)
+
+    # Malformed JSON is left to FastAPI, which answers it as a 422.
+    with contextlib.suppress(ValueError):
+        json.loads(await request.body(), object_pairs_hook=refuse_duplicates)
+
+
+JsonBody = Depends(json_body)
+
+
+def _field_problem(status_code: int, field: str, message: str, rule: str) -> Response:
+    return problem(
+        status_code, message, errors=[{"field": field, "message": message, "type": rule}]
+    )
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AccountOut,
+    dependencies=[JsonBody],
+    responses={409: {"description": "email or username taken"}, 422: {"description": "invalid"}},
+)
+async def register(
+    body: RegisterRequest, db: Session, rules: PasswordRulesDep, address: ClientAddress
+) -> AccountOut | Response:
+    """Create an account. 422 names the rule a password breaks; 409 when email or username
+    is taken."""
+    try:
+        account = await accounts.register(
+            db,
+            rules,
+            email=body.email,
+            password=body.password,
+            username=body.username,
+            now=utcnow(),
+            client_address=address,
+        )
+    except InvalidAccountFieldError as exc:
+        return _field_problem(422, exc.field, str(exc), f"invalid_{exc.field}")
+    except PasswordPolicyError as exc:
+        return _field_problem(422, "password", str(exc), exc.rule)
+    except AccountTakenError as exc:
+        return problem(409, f"This {exc.field} is already registered.", field=exc.field)
+    return AccountOut.model_validate(account, from_attributes=True)
+
+
+@router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_model=None,
+    dependencies=[JsonBody],
+    responses={401: {}, 403: {"description": "current password wrong"}, 422: {}, 429: {}},
+)
+async def change_password(
+    body: PasswordChangeRequest,
+    caller: CurrentCaller,
+    db: Session,
+    rules: PasswordRulesDep,
+    issuance: IssuanceDep,
+    address: ClientAddress,
+) -> Response:
+    """Change the password (the current one is required); every other session is revoked,
+    the caller's own stays signed in."""
+    account = caller.account
+    key = throttling.account_key(str(account.id), "")
+    now = utcnow()
+    wait = await throttling.retry_after(db, [key], now)
+    await db.commit()
+    if wait is not None:
+        return problem(
+            429, "Too many wrong passwords; try again later.", headers={"Retry-After": str(wait)}
+        )
+    if not await rules.hasher.verify(body.current_password, account.password_hash):
+        policy = issuance.throttle
+        await throttling.record_failure(db, key, policy.free_per_account, policy, utcnow())
+        audit.record(
+            db,
+            Event.LOGIN_FAILED,
+            now=utcnow(),
+            account_id=account.id,
+            client_address=address,
+            purpose="password_change",
+        )
+        await db.commit()
+        return problem(403, "The current password is incorrect.")
+    try:
+        await accounts.change_password(
+            db,
+            rules,
+            account,
+            new_password=body.new_password,
+            keep_session=caller.claims.session_id,
+            now=utcnow(),
+            client_address=address,
+        )
+    except PasswordPolicyError as exc:
+        await db.rollback()
+        return _field_problem(422, "new_password", str(exc), exc.rule)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/logout-all", status_code=status.HTTP_204_NO_CONTENT, response_model=None, responses={401: {}}
+)
+async def logout_all(caller: CurrentCaller, db: Session, address: ClientAddress) -> Response:
+    """Revoke every session of the caller's account, this one included."""
+    now = utcnow()
+    revoked = await revoke_account_sessions(db, caller.account.id, RevokedReason.LOGOUT_ALL, now)
+    audit.record(
+        db,
+        Event.LOGGED_OUT_EVERYWHERE,
+        now=now,
+        account_id=caller.account.id,
+        client_address=address,
+        sessions_revoked=revoked,
+    )
+    await db.commit()
+    return Response(status_code=204)

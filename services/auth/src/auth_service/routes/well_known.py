@@ -1,0 +1,73 @@
+"""The key set (RFC 7517) and the discovery documents (OpenID Connect Discovery, RFC 8414)."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from service_kit.problems import problem
+
+from auth_service.dependencies import IssuanceDep, Keys
+from auth_service.keys import ALGORITHM
+
+router = APIRouter(prefix="/.well-known", tags=["discovery"])
+
+JWKS_PATH = "/.well-known/jwks.json"
+# RFC 7517 registers application/jwk-set+json; stock clients expect plain JSON, as the
+# large identity providers serve it.
+JWKS_MEDIA_TYPE = "application/json"
+
+
+@router.get(
+    "/jwks.json",
+    response_model=None,
+    responses={200: {"content": {JWKS_MEDIA_TYPE: {}}}, 304: {"description": "Not modified"}},
+)
+async def jwks(request: Request, keys: Keys) -> Response:
+    """The public keys tokens are signed with, served from memory; cacheable, with an ETag."""
+    if not keys.loaded:
+        return problem(503, "The key set is not loaded yet.", headers={"Retry-After": "1"})
+    headers = {"Cache-Control": keys.cache_control, "ETag": keys.jwks_etag}
+    if keys.jwks_etag in _etags(request.headers.get("if-none-match", "")):
+        return Response(status_code=304, headers=headers)
+    return Response(keys.jwks_body, media_type=JWKS_MEDIA_TYPE, headers=headers)
+
+
+def _etags(header: str) -> set[str]:
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return tags - {""}
+
+
+def discovery_document(issuer: str, scopes: list[str]) -> dict[str, Any]:
+    """RFC 8414 metadata; every URL absolute, built from the issuer (PUBLIC_URL)."""
+    return {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}{JWKS_PATH}",
+        "token_endpoint": f"{issuer}/auth/token",
+        "revocation_endpoint": f"{issuer}/auth/revoke",
+        "grant_types_supported": ["password", "refresh_token"],
+        # No authorization endpoint: no response type is supported.
+        "response_types_supported": [],
+        "scopes_supported": scopes,
+        "token_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        # Access tokens are RFC 9068 JWTs signed with this algorithm only (no ID tokens).
+        "access_token_signing_alg_values_supported": [ALGORITHM],
+        "service_documentation": f"{issuer}/auth/docs",
+    }
+
+
+def _discovery(issuance: IssuanceDep) -> JSONResponse:
+    document = discovery_document(issuance.issuer.issuer, sorted(issuance.scopes))
+    return JSONResponse(document, headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get("/openid-configuration", response_model=None)
+async def openid_configuration(issuance: IssuanceDep) -> JSONResponse:
+    """OpenID Connect Discovery: `issuer` + this path is this document."""
+    return _discovery(issuance)
+
+
+@router.get("/oauth-authorization-server", response_model=None)
+async def oauth_authorization_server(issuance: IssuanceDep) -> JSONResponse:
+    """The same metadata at RFC 8414's well-known path."""
+    return _discovery(issuance)

@@ -1,0 +1,283 @@
+"""Refresh tokens: opaque, stored as SHA-256 hashes, rotated on every use, grouped in families.
+
+Rotation is one compare-and-set, `UPDATE refresh_tokens SET used_at = now WHERE token_hash
+= :hash AND used_at IS NULL ...`: the database lets exactly one of any number of concurrent
+uses match, on SQLite (one writer at a time) and PostgreSQL (the row lock, then a re-check).
+Every other use of that token, concurrent or later, is a reuse (RFC 9700 §4.14.2): the
+whole family is revoked.
+"""
+
+import hashlib
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service import audit
+from auth_service.audit import Event
+from auth_service.models import Account, RefreshToken, SessionFamily
+
+TOKEN_BYTES = 32
+# token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+class RevokedReason(StrEnum):
+    REUSE = "reuse"
+    REVOKED = "revoked"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
+    LOGOUT_ALL = "logout_all"
+    ACCOUNT_DISABLED = "account_disabled"
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    idle_ttl: timedelta
+    absolute_ttl: timedelta
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    family: SessionFamily
+    account: Account
+    refresh_token: str
+
+
+class RefreshTokenRejectedError(Exception):
+    """The refresh token cannot be used; `reason` is for logs, never for the client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode("ascii", "replace")).digest()
+
+
+def well_formed(token: str) -> bool:
+    return _TOKEN_SHAPE.fullmatch(token) is not None
+
+
+def _new_token(
+    family_id: uuid.UUID, parent_id: uuid.UUID | None, expires_at: datetime, now: datetime
+) -> tuple[RefreshToken, str]:
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    row = RefreshToken(
+        id=uuid.uuid4(),
+        family_id=family_id,
+        parent_id=parent_id,
+        token_hash=hash_token(token),
+        issued_at=now,
+        expires_at=expires_at,
+    )
+    return row, token
+
+
+def _same_client(client_id: str | None) -> ColumnElement[bool]:
+    if client_id is None:
+        return SessionFamily.client_id.is_(None)
+    return SessionFamily.client_id == client_id
+
+
+async def start_session(
+    db: AsyncSession,
+    account: Account,
+    *,
+    client_id: str | None,
+    scope: str,
+    policy: SessionPolicy,
+    now: datetime,
+) -> IssuedSession:
+    """A new family and its first refresh token (added to `db`; the caller commits)."""
+    family = SessionFamily(
+        id=uuid.uuid4(),
+        account_id=account.id,
+        client_id=client_id,
+        scope=scope,
+        created_at=now,
+        expires_at=now + policy.absolute_ttl,
+    )
+    row, token = _new_token(family.id, None, min(now + policy.idle_ttl, family.expires_at), now)
+    db.add(family)
+    await db.flush()  # the family first: the token's foreign key points at it
+    db.add(row)
+    return IssuedSession(family, account, token)
+
+
+async def rotate_refresh_token(
+    db: AsyncSession,
+    token: str,
+    *,
+    client_id: str | None,
+    policy: SessionPolicy,
+    now: datetime,
+    client_address: str | None = None,
+) -> IssuedSession:
+    """Spend `token` and issue its successor, committing; or raise `RefreshTokenRejectedError`.
+
+    A token that was already spent revokes its family (committed before raising). A token
+    presented by another client than its session's is refused and changes nothing.
+    """
+    if not well_formed(token):
+        raise RefreshTokenRejectedError("malformed")
+    token_hash = hash_token(token)
+    usable_family = select(SessionFamily.id).where(
+        SessionFamily.revoked_at.is_(None), SessionFamily.expires_at > now, _same_client(client_id)
+    )
+    spent = (
+        await db.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.token_hash == token_hash,
+                RefreshToken.used_at.is_(None),
+                RefreshToken.expires_at > now,
+                RefreshToken.family_id.in_(usable_family),
+            )
+            .values(used_at=now)
+            .returning(RefreshToken.id, RefreshToken.family_id)
+            .execution_options(synchronize_session=False)
+        )
+    ).first()
+    if spent is None:
+        await _explain_refusal(db, token_hash, client_id, now, client_address)
+        raise AssertionError("unreachable")  # _explain_refusal always raises
+
+    token_id, family_id = spent
+    family, account = (
+        await db.execute(
+            select(SessionFamily, Account)
+            .join(Account, Account.id == SessionFamily.account_id)
+            .where(SessionFamily.id == family_id)
+        )
+    ).one()
+    if account.disabled:
+        await revoke_family(db, family_id, RevokedReason.ACCOUNT_DISABLED, now)
+        await db.commit()
+        raise RefreshTokenRejectedError("account_disabled")
+    row, new_token = _new_token(
+        family_id, token_id, min(now + policy.idle_ttl, family.expires_at), now
+    )
+    db.add(row)
+    await db.commit()
+    return IssuedSession(family, account, new_token)
+
+
+async def _explain_refusal(
+    db: AsyncSession,
+    token_hash: bytes,
+    client_id: str | None,
+    now: datetime,
+    client_address: str | None,
+) -> None:
+    """Why the compare-and-set matched nothing; a spent token revokes its family."""
+    found = (
+        await db.execute(
+            select(RefreshToken, SessionFamily)
+            .join(SessionFamily, SessionFamily.id == RefreshToken.family_id)
+            .where(RefreshToken.token_hash == token_hash)
+        )
+    ).first()
+    if found is None:
+        await db.rollback()
+        raise RefreshTokenRejectedError("unknown")
+    row, family = found
+    # Plain values: a rollback expires the ORM objects.
+    used, revoked, family_client = row.used_at is not None, family.revoked_at, family.client_id
+    if used:
+        if revoked is None:
+            await revoke_family(db, family.id, RevokedReason.REUSE, now)
+            audit.record(
+                db,
+                Event.REFRESH_TOKEN_REUSED,
+                now=now,
+                account_id=family.account_id,
+                client_address=client_address,
+                client_id=client_id,
+                session_id=str(family.id),
+            )
+            await db.commit()
+        else:
+            await db.rollback()
+        raise RefreshTokenRejectedError("reused")
+    await db.rollback()
+    if revoked is not None:
+        raise RefreshTokenRejectedError("revoked")
+    if family_client != client_id:
+        raise RefreshTokenRejectedError("client_mismatch")
+    raise RefreshTokenRejectedError("expired")
+
+
+async def revoke_family(
+    db: AsyncSession, family_id: uuid.UUID, reason: RevokedReason, now: datetime
+) -> None:
+    """Revoke one session (not committed). Revoking twice keeps the first reason."""
+    await db.execute(
+        update(SessionFamily)
+        .where(SessionFamily.id == family_id, SessionFamily.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason.value)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def revoke_by_token(
+    db: AsyncSession,
+    token: str,
+    *,
+    client_id: str | None,
+    now: datetime,
+    client_address: str | None = None,
+) -> bool:
+    """RFC 7009: revoke the session a refresh token belongs to, committing.
+
+    False (and nothing changed) for an unknown token or one of another client's sessions.
+    """
+    if not well_formed(token):
+        return False
+    family = await db.scalar(
+        select(SessionFamily)
+        .join(RefreshToken, RefreshToken.family_id == SessionFamily.id)
+        .where(RefreshToken.token_hash == hash_token(token))
+    )
+    if family is None or family.client_id != client_id:
+        await db.rollback()
+        return False
+    if family.revoked_at is None:
+        await revoke_family(db, family.id, RevokedReason.REVOKED, now)
+        audit.record(
+            db,
+            Event.SESSION_REVOKED,
+            now=now,
+            account_id=family.account_id,
+            client_address=client_address,
+            client_id=client_id,
+            session_id=str(family.id),
+        )
+    await db.commit()
+    return True
+
+
+async def revoke_account_sessions(
+    db: AsyncSession,
+    account_id: uuid.UUID,
+    reason: RevokedReason,
+    now: datetime,
+    *,
+    keep: uuid.UUID | None = None,
+) -> int:
+    """Revoke every live session of an account but `keep` (not committed); how many."""
+    statement = (
+        update(SessionFamily)
+        .where(SessionFamily.account_id == account_id, SessionFamily.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason.value)
+        .execution_options(synchronize_session=False)
+    )
+    if keep is not None:
+        statement = statement.where(SessionFamily.id != keep)
+    result = await db.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,94 @@
+"""Profiles: created on first use, updated partially, listed page by page."""
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from users_service.models import Profile, utc_now
+
+
+class InvalidCursorError(ValueError):
+    """A listing cursor this service did not hand out."""
+
+
+async def get_profile(session: AsyncSession, profile_id: uuid.UUID) -> Profile | None:
+    """The profile with this id, if any."""
+    return await session.get(Profile, profile_id)
+
+
+async def get_or_create_profile(session: AsyncSession, account_id: uuid.UUID) -> Profile:
+    """The account's profile, created empty if it has none; concurrent first calls make one."""
+    profile = await session.get(Profile, account_id)
+    if profile is not None:
+        return profile
+    # INSERT … ON CONFLICT DO NOTHING: whoever loses the race reads the winner's row.
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utc_now()
+    statement = insert(Profile).values(id=account_id, created_at=now, updated_at=now)
+    await session.execute(statement.on_conflict_do_nothing(index_elements=[Profile.id]))
+    await session.commit()
+    profile = await session.get(Profile, account_id)
+    assert profile is not None
+    return profile
+
+
+async def update_profile(
+    session: AsyncSession, account_id: uuid.UUID, changes: dict[str, str | None]
+) -> Profile:
+    """Set the given fields of the account's profile (creating it first if need be)."""
+    profile = await get_or_create_profile(session, account_id)
+    changed = False
+    for field, value in changes.items():
+        if getattr(profile, field) != value:
+            setattr(profile, field, value)
+            changed = True
+    if changed:
+        profile.updated_at = utc_now()
+        await session.commit()
+    return profile
+
+
+async def list_profiles(
+    session: AsyncSession, limit: int, cursor: str | None = None
+) -> tuple[list[Profile], str | None]:
+    """A page of profiles, oldest first, and the cursor to the next page (None on the last)."""
+    query = select(Profile).order_by(Profile.created_at, Profile.id).limit(limit + 1)
+    if cursor is not None:
+        created_at, profile_id = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                Profile.created_at > created_at,
+                and_(Profile.created_at == created_at, Profile.id > profile_id),
+            )
+        )
+    profiles = list((await session.scalars(query)).all())
+    if len(profiles) <= limit:
+        return profiles, None
+    last = profiles[limit - 1]
+    return profiles[:limit], encode_cursor(last.created_at, last.id)
+
+
+def encode_cursor(created_at: datetime, profile_id: uuid.UUID) -> str:
+    """An opaque cursor: the position of the last profile of a page."""
+    raw = f"{created_at.isoformat()}|{profile_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The position `encode_cursor` wrote; `InvalidCursorError` for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at_text, profile_id_text = raw.split("|")
+        created_at = datetime.fromisoformat(created_at_text)
+        profile_id = uuid.UUID(profile_id_text)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidCursorError("not a cursor from this service") from exc
+    if created_at.tzinfo is None:
+        raise InvalidCursorError("not a cursor from this service")
+    return created_at, profile_id

@@ -1,0 +1,128 @@
+"""Profile rules without HTTP, on every database backend."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from users_service import profiles
+from users_service.db import Database
+from users_service.models import Profile
+
+pytestmark = pytest.mark.anyio
+
+
+async def count_profiles(database: Database) -> int:
+    async with database.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(Profile)) or 0)
+
+
+async def test_the_first_call_creates_an_empty_profile(database: Database) -> None:
+    account = uuid.uuid4()
+    async with database.sessions() as session:
+        profile = await profiles.get_or_create_profile(session, account)
+    assert profile.id == account
+    assert (profile.display_name, profile.bio, profile.avatar_url) == (None, None, None)
+    assert profile.created_at.tzinfo is not None
+    assert profile.created_at == profile.updated_at
+
+    async with database.sessions() as session:
+        again = await profiles.get_or_create_profile(session, account)
+    assert again.created_at == profile.created_at
+    assert await count_profiles(database) == 1
+
+
+async def test_simultaneous_first_calls_create_exactly_one_profile(database: Database) -> None:
+    account = uuid.uuid4()
+
+    async def first_call() -> Profile:
+        async with database.sessions() as session:
+            return await profiles.get_or_create_profile(session, account)
+
+    created = await asyncio.gather(*(first_call() for _ in range(8)))
+    assert {profile.created_at for profile in created} == {created[0].created_at}
+    assert await count_profiles(database) == 1
+
+
+async def test_an_update_sets_only_the_fields_sent(database: Database) -> None:
+    account = uuid.uuid4()
+    async with database.sessions() as session:
+        created = await profiles.get_or_create_profile(session, account)
+        await profiles.update_profile(session, account, {"display_name": "Ada", "bio": "Hi"})
+    async with database.sessions() as session:
+        updated = await profiles.update_profile(session, account, {"bio": None})
+    assert (updated.display_name, updated.bio, updated.avatar_url) == ("Ada", None, None)
+    assert updated.updated_at > created.updated_at
+    assert updated.created_at == created.created_at
+
+
+async def test_an_update_that_changes_nothing_keeps_updated_at(database: Database) -> None:
+    account = uuid.uuid4()
+    async with database.sessions() as session:
+        before = await profiles.update_profile(session, account, {"display_name": "Ada"})
+        stamp = before.updated_at
+    async with database.sessions() as session:
+        after = await profiles.update_profile(session, account, {"display_name": "Ada"})
+    assert after.updated_at == stamp
+
+
+async def test_get_profile_is_none_for_an_unknown_id(database: Database) -> None:
+    async with database.sessions() as session:
+        assert await profiles.get_profile(session, uuid.uuid4()) is None
+
+
+async def test_pages_cover_every_profile_once_in_a_stable_order(database: Database) -> None:
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    # Some share a created_at, so the id decides between them.
+    stamps = [base, base, base + timedelta(seconds=1), base + timedelta(seconds=2), base]
+    async with database.sessions() as session:
+        session.add_all(
+            Profile(id=uuid.uuid4(), created_at=stamp, updated_at=stamp) for stamp in stamps
+        )
+        await session.commit()
+        expected = list(
+            (await session.scalars(select(Profile.id).order_by(Profile.created_at, Profile.id)))
+        )
+
+    seen: list[uuid.UUID] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        async with database.sessions() as session:
+            page, cursor = await profiles.list_profiles(session, 2, cursor)
+        seen += [profile.id for profile in page]
+        pages += 1
+        if cursor is None:
+            break
+    assert seen == expected
+    assert pages == 3
+
+
+async def test_an_exactly_full_last_page_has_no_next_cursor(database: Database) -> None:
+    async with database.sessions() as session:
+        for _ in range(2):
+            await profiles.get_or_create_profile(session, uuid.uuid4())
+        page, cursor = await profiles.list_profiles(session, 2)
+    assert len(page) == 2
+    assert cursor is None
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not base64 !",
+        "Zm9v",  # "foo"
+        profiles.encode_cursor(datetime(2026, 1, 1, tzinfo=UTC), uuid.uuid4())[:-6],
+        "MjAyNi0wMS0wMVQwMDowMDowMHwxMjM",  # a naive time and no UUID
+    ],
+)
+def test_a_cursor_this_service_did_not_write_is_refused(cursor: str) -> None:
+    with pytest.raises(profiles.InvalidCursorError):
+        profiles.decode_cursor(cursor)
+
+
+def test_a_cursor_round_trips() -> None:
+    position = (datetime(2026, 1, 1, 12, 30, 0, 123456, tzinfo=UTC), uuid.uuid4())
+    assert profiles.decode_cursor(profiles.encode_cursor(*position)) == position

@@ -1,0 +1,185 @@
+"""The profile endpoints over HTTP (ASGI), with the real app, its lifespan and a database."""
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from token_minting import JwksServer, SigningKey, claims_for, mint
+
+pytestmark = pytest.mark.anyio
+
+
+def bearer(key: SigningKey, subject: uuid.UUID | None = None, **claims: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint(key, claims_for(subject, **claims))}"}
+
+
+async def test_me_answers_the_callers_profile_created_on_first_use(
+    client: httpx.AsyncClient, signing_key: SigningKey
+) -> None:
+    account = uuid.uuid4()
+    response = await client.get("/users/me", headers=bearer(signing_key, account))
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    profile = response.json()
+    assert profile["id"] == str(account)
+    assert set(profile) == {"id", "display_name", "bio", "avatar_url", "created_at", "updated_at"}
+    assert profile["created_at"].endswith("Z")
+
+    again = await client.get("/users/me", headers=bearer(signing_key, account))
+    assert again.json() == profile
+
+
+async def test_simultaneous_first_calls_to_me_create_one_profile(
+    client: httpx.AsyncClient, signing_key: SigningKey, jwks_server: JwksServer
+) -> None:
+    account = uuid.uuid4()
+    responses = await asyncio.gather(
+        *(client.get("/users/me", headers=bearer(signing_key, account)) for _ in range(10))
+    )
+    assert [response.status_code for response in responses] == [200] * 10
+    assert len({response.json()["created_at"] for response in responses}) == 1
+    assert jwks_server.fetches == 1  # and the cold key cache made one fetch for all of them
+
+    admin = await client.get("/users?limit=100", headers=bearer(signing_key, roles=["admin"]))
+    assert [item["id"] for item in admin.json()["items"]].count(str(account)) == 1
+
+
+async def test_patch_me_updates_the_fields_sent(
+    client: httpx.AsyncClient, signing_key: SigningKey
+) -> None:
+    headers = bearer(signing_key)
+    body = {"display_name": "Ada", "bio": "Line one\nline two", "avatar_url": "https://a.test/x.png"}
+    response = await client.patch("/users/me", json=body, headers=headers)
+    assert response.status_code == 200
+    assert {name: response.json()[name] for name in body} == body
+
+    cleared = await client.patch("/users/me", json={"bio": None}, headers=headers)
+    assert cleared.json()["bio"] is None
+    assert cleared.json()["display_name"] == "Ada"
+    assert (await client.get("/users/me", headers=headers)).json() == cleared.json()
+
+
+INVALID_BODIES: list[Any] = [
+    {"display_name": "Ada", "role": "admin"},  # unknown field
+    {"id": str(uuid.uuid4())},
+    {"created_at": "2020-01-01T00:00:00Z"},
+    {"display_name": 42},
+    {"display_name": ["Ada"]},
+    {"bio": {"text": "x"}},
+    {"display_name": "x" * 101},
+    {"bio": "x" * 501},
+    {"avatar_url": "http://a.test/x.png"},
+    {"avatar_url": "javascript:alert(1)"},
+    {"avatar_url": "https://"},
+    {"avatar_url": "https://user:secret@a.test/x.png"},
+    {"avatar_url": "https://a.test/" + "x" * 2048},
+    {"display_name": "nul\u0000byte"},
+    {"display_name": "line\nbreak"},
+    {"bio": "bell\u0007"},
+    [],
+    "text",
+    None,
+]
+
+
+async def test_invalid_patch_bodies_are_422_and_change_nothing(
+    client: httpx.AsyncClient, signing_key: SigningKey
+) -> None:
+    headers = bearer(signing_key)
+    before = (await client.patch("/users/me", json={"display_name": "Ada"}, headers=headers)).json()
+    for body in INVALID_BODIES:
+        response = await client.patch("/users/me", json=body, headers=headers)
+        assert response.status_code == 422, body
+        assert response.headers["content-type"] == "application/problem+json"
+    for raw in (b"{not json", b'{"display_name": "\\ud800"}', b"\xff\xfe"):
+        response = await client.patch(
+            "/users/me", content=raw, headers={**headers, "Content-Type": "application/json"}
+        )
+        assert response.status_code == 422, raw
+    assert (await client.get("/users/me", headers=headers)).json() == before
+
+
+async def test_a_profile_shows_its_public_fields_to_anyone_signed_in(
+    client: httpx.AsyncClient, signing_key: SigningKey
+) -> None:
+    owner = uuid.uuid4()
+    await client.patch(
+        "/users/me", json={"display_name": "Ada"}, headers=bearer(signing_key, owner)
+    )
+    response = await client.get(f"/users/{owner}", headers=bearer(signing_key))
+    assert response.status_code == 200
+    assert response.json() == {
+        "id": str(owner),
+        "display_name": "Ada",
+        "bio": None,
+        "avatar_url": None,
+    }
+
+
+async def test_an_unknown_profile_is_a_404_problem(
+    client: httpx.AsyncClient, signing_key: SigningKey
+) -> None:
+    response = await client.get(f"/users/{uuid.uuid4()}", headers=bearer(signing_key))
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    malformed = await client.get("/users/not-a-uuid", headers=bearer(signing_key))
+    assert malformed.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/users/me"), ("PATCH", "/users/me"), ("GET", "/users"), ("GET", f"/users/{uuid.uuid4()}")],
+)
+async def test_every_profile_route_needs_a_token(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    missing = await client.request(method, path, json={})
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == "Bearer"
+    bad = await client.request(method, path, json={}, headers={"Authorization": "Bearer x.y.z"})
+    assert bad.status_code == 401
+    assert bad.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+async def test_the_listing_is_for_admins_only(
+    client: httpx.AsyncClient, signing_key: SigningKey
+) -> None:
+    response = await client.get("/users", headers=bearer(signing_key, roles=["user"]))
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_admin_pages_through_every_profile(
+    client: httpx.AsyncClient, signing_key: SigningKey
+) -> None:
+    accounts = {uuid.uuid4() for _ in range(5)}
+    for account in accounts:
+        await client.get("/users/me", headers=bearer(signing_key, account))
+    admin = bearer(signing_key, roles=["admin"])
+
+    seen: list[str] = []
+    url = "/users?limit=2"
+    while True:
+        page = (await client.get(url, headers=admin)).json()
+        assert len(page["items"]) <= 2
+        seen += [item["id"] for item in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        url = f"/users?limit=2&cursor={page['next_cursor']}"
+    assert set(seen) == {str(account) for account in accounts}
+    assert len(seen) == len(set(seen))
+
+    default = (await client.get("/users", headers=admin)).json()
+    assert [item["id"] for item in default["items"]] == seen
+    assert default["next_cursor"] is None
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=x", "cursor=bogus", "cursor="])
+async def test_bad_listing_parameters_are_422(
+    client: httpx.AsyncClient, signing_key: SigningKey, query: str
+) -> None:
+    response = await client.get(f"/users?{query}", headers=bearer(signing_key, roles=["admin"]))
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
