@@ -27,16 +27,16 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
     return Settings(database_url=database_url, **{**FAST, **overrides})
 
 
-def create_schema(database_url: str) -> None:
+async def create_schema_async(database_url: str) -> None:
     """The models' tables (the migration is checked against them in test_migrations)."""
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    await engine.dispose()
 
-    async def create() -> None:
-        engine = create_engine(database_url)
-        async with engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
-        await engine.dispose()
 
-    asyncio.run(create())
+def create_schema(database_url: str) -> None:
+    asyncio.run(create_schema_async(database_url))
 
 
 @asynccontextmanager

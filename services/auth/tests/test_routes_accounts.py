@@ -43,9 +43,9 @@ async def test_taken_email_or_username_is_a_409_case_insensitively(client: Async
     ],
 )
 async def test_a_refused_password_is_a_422_naming_the_rule(
-    client: AsyncClient, password: str, rule: str
+    shared_client: AsyncClient, password: str, rule: str
 ) -> None:
-    response = await client.post(
+    response = await shared_client.post(
         "/auth/register", json={"email": "mia@example.com", "password": password}
     )
     assert response.status_code == 422
@@ -78,9 +78,9 @@ async def test_a_refused_password_is_a_422_naming_the_rule(
     ],
 )
 async def test_bad_registrations_are_problems_never_500(
-    client: AsyncClient, body: bytes, content_type: str | None, status: int
+    shared_client: AsyncClient, body: bytes, content_type: str | None, status: int
 ) -> None:
-    response = await client.post(
+    response = await shared_client.post(
         "/auth/register",
         content=body,
         headers={"Content-Type": content_type or "application/json"},
@@ -160,10 +160,10 @@ async def test_logout_all_revokes_every_session(client: AsyncClient) -> None:
     ],
 )
 async def test_signed_in_endpoints_need_a_valid_bearer_token(
-    client: AsyncClient, authorization: str | None, challenge: str
+    shared_client: AsyncClient, authorization: str | None, challenge: str
 ) -> None:
     headers = {"Authorization": authorization} if authorization else {}
-    response = await client.post("/auth/logout-all", headers=headers)
+    response = await shared_client.post("/auth/logout-all", headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == challenge
     assert response.headers["content-type"] == "application/problem+json"

@@ -87,10 +87,10 @@ async def test_eight_concurrent_refreshes_of_one_token_give_exactly_one_200(
     ],
 )
 async def test_bad_token_requests_get_rfc_6749_errors_never_a_500(
-    client: AsyncClient, body: bytes, content_type: str | None, error: str
+    shared_client: AsyncClient, body: bytes, content_type: str | None, error: str
 ) -> None:
     headers = {"Content-Type": content_type or "application/x-www-form-urlencoded"}
-    response = await client.post("/auth/token", content=body, headers=headers)
+    response = await shared_client.post("/auth/token", content=body, headers=headers)
     assert response.status_code == 400, response.text
     assert response.headers["content-type"] == "application/json"
     assert response.headers["cache-control"] == "no-store"
@@ -98,8 +98,10 @@ async def test_bad_token_requests_get_rfc_6749_errors_never_a_500(
     assert set(response.json()) == {"error", "error_description"}
 
 
-async def test_an_oversized_token_request_is_a_413_in_rfc_6749_form(client: AsyncClient) -> None:
-    response = await client.post(
+async def test_an_oversized_token_request_is_a_413_in_rfc_6749_form(
+    shared_client: AsyncClient,
+) -> None:
+    response = await shared_client.post(
         "/auth/token",
         content=b"grant_type=password&username=a&password=" + b"x" * 100_000,
         headers={"Content-Type": "application/x-www-form-urlencoded"},
@@ -255,9 +257,9 @@ async def test_revoke_naming_another_client_revokes_nothing(client: AsyncClient)
     "body", [b"", b"token_type_hint=refresh_token", b"token=a&token=b", b"token=%ff"]
 )
 async def test_bad_revocation_requests_are_invalid_request(
-    client: AsyncClient, body: bytes
+    shared_client: AsyncClient, body: bytes
 ) -> None:
-    response = await client.post(
+    response = await shared_client.post(
         "/auth/revoke", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
     )
     assert response.status_code == 400

@@ -39,9 +39,9 @@ async def test_jwks_is_cacheable_with_an_etag_and_verifies_our_tokens(client: As
     "path", ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"]
 )
 async def test_discovery_urls_are_absolute_and_built_from_the_issuer(
-    client: AsyncClient, path: str
+    shared_client: AsyncClient, path: str
 ) -> None:
-    document = (await client.get(path)).json()
+    document = (await shared_client.get(path)).json()
     issuer = document["issuer"]
     assert issuer == "http://127.0.0.1:8000"
     assert document["jwks_uri"] == f"{issuer}/.well-known/jwks.json"
@@ -51,8 +51,8 @@ async def test_discovery_urls_are_absolute_and_built_from_the_issuer(
     assert document["token_endpoint_auth_methods_supported"] == ["none"]
 
 
-async def test_swagger_authorize_points_at_the_token_endpoint(client: AsyncClient) -> None:
-    schema = (await client.get("/auth/openapi.json")).json()
+async def test_swagger_authorize_points_at_the_token_endpoint(shared_client: AsyncClient) -> None:
+    schema = (await shared_client.get("/auth/openapi.json")).json()
     flows = schema["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]
     assert flows["password"]["tokenUrl"] == "token"
     form = schema["paths"]["/auth/token"]["post"]["requestBody"]["content"]

@@ -1,16 +1,13 @@
 """Fixtures of the users service's unit tests: signing keys the tests make, migrated databases."""
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import httpx
 import pytest
-from token_minting import AUDIENCE, ISSUER, JWKS_URL, JwksServer, SigningKey
-
+from token_minting import JwksServer, SigningKey, settings_for
 from users_service import migrations
 from users_service.db import Database
 from users_service.main import create_app
-from users_service.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -44,16 +41,6 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 def jwks_server(signing_key: SigningKey) -> JwksServer:
     """The auth service's JWKS endpoint, publishing `signing_key`."""
     return JwksServer(keys=[signing_key.jwk()])
-
-
-def settings_for(database_url: str, **overrides: Any) -> Settings:
-    return Settings(
-        database_url=database_url,
-        public_url=ISSUER,
-        jwks_url=JWKS_URL,
-        access_token_audience=AUDIENCE,
-        **overrides,
-    )
 
 
 @pytest.fixture

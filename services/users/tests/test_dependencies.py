@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from token_minting import POLICY, SigningKey, StaticKeys, mint
-
 from service_kit.problems import install_problem_handlers
+from token_minting import POLICY, SigningKey, StaticKeys, mint
 from users_service.dependencies import Admin, CurrentUser
 from users_service.token_cache import VerifiedTokenCache
 from users_service.tokens import TokenVerifier
@@ -41,7 +40,12 @@ async def client(signing_key: SigningKey) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer"}, {"Authorization": ""}],
+    [
+        {},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer"},
+        {"Authorization": ""},
+    ],
 )
 async def test_no_bearer_token_is_a_401_with_a_bare_challenge(
     client: httpx.AsyncClient, headers: dict[str, str]
@@ -57,7 +61,7 @@ async def test_every_bad_token_gets_the_same_401(
     client: httpx.AsyncClient, signing_key: SigningKey, other_key: SigningKey
 ) -> None:
     now = int(time.time())
-    header, payload, signature = mint(signing_key).split(".")
+    header, payload, _signature = mint(signing_key).split(".")
     bad_tokens = [
         "garbage",
         mint(signing_key, exp=now - 3600, iat=now - 7200),  # expired

@@ -8,7 +8,6 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 from token_minting import JWKS_URL, FakeClock, JwksServer, SigningKey
-
 from users_service.jwks import JwksClient, parse_key_set, parse_max_age
 
 pytestmark = pytest.mark.anyio
@@ -30,9 +29,7 @@ def server(signing_key: SigningKey) -> JwksServer:
 
 
 @pytest.fixture
-async def make_client(
-    server: JwksServer, clock: FakeClock
-) -> AsyncIterator[ClientFactory]:
+async def make_client(server: JwksServer, clock: FakeClock) -> AsyncIterator[ClientFactory]:
     clients: list[JwksClient] = []
     async with httpx.AsyncClient(transport=server.transport) as http:
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-
 from users_service import profiles
 from users_service.db import Database
 from users_service.models import Profile
@@ -83,7 +82,7 @@ async def test_pages_cover_every_profile_once_in_a_stable_order(database: Databa
         )
         await session.commit()
         expected = list(
-            (await session.scalars(select(Profile.id).order_by(Profile.created_at, Profile.id)))
+            await session.scalars(select(Profile.id).order_by(Profile.created_at, Profile.id))
         )
 
     seen: list[uuid.UUID] = []

@@ -14,13 +14,24 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from jwt.algorithms import RSAAlgorithm
-
+from users_service.settings import Settings
 from users_service.tokens import TokenPolicy
 
 ISSUER = "http://127.0.0.1:18000"
 AUDIENCE = "auth-platform"
 JWKS_URL = "http://127.0.0.1:18001/.well-known/jwks.json"
 POLICY = TokenPolicy(issuer=ISSUER, audience=AUDIENCE, leeway_seconds=10, max_bytes=8192)
+
+
+def settings_for(database_url: str, **overrides: Any) -> Settings:
+    """The users service's settings, trusting the issuer and JWKS these tests stand in for."""
+    return Settings(
+        database_url=database_url,
+        public_url=ISSUER,
+        jwks_url=JWKS_URL,
+        access_token_audience=AUDIENCE,
+        **overrides,
+    )
 
 
 @dataclass

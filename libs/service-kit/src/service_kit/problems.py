@@ -62,7 +62,26 @@ async def _validation_error(request: Request, exc: Exception) -> ProblemResponse
     return problem(422, f"Invalid request: {fields}", errors=errors)
 
 
+GATEWAY_PROBLEM_PATH = "/gateway/problems/{status}"
+
+
+async def _gateway_problem_page(status: int) -> ProblemResponse:
+    # Traefik has no way to answer JSON itself: for its own 404 and 413 it fetches this page
+    # from whichever service is up and sends the body with its own status code.
+    if not 400 <= status <= 599:  # the error classes of RFC 9110
+        return problem(404)
+    try:
+        return problem(status)
+    except ValueError:  # no phrase for an unassigned code
+        return problem(status, title="Error")
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    """Answer HTTP and validation errors as problem details instead of FastAPI's default."""
+    """Answer errors as problem details, and serve the gateway's problem pages.
+
+    HTTP and validation errors become RFC 9457 documents instead of FastAPI's default;
+    `GET /gateway/problems/{status}` is the body the gateway sends for errors it raises itself.
+    """
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_api_route(GATEWAY_PROBLEM_PATH, _gateway_problem_page, include_in_schema=False)

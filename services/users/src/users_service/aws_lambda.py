@@ -68,23 +68,32 @@ class _WithLifespanState:
         await self.app(scope, receive, send)
 
 
-def create_handler() -> Mangum:
-    """Resolve the secrets, build the app and start its lifespan, once per cold start."""
-    resolve_secret_arns(os.environ)
-    settings = Settings()
-    refuse_sqlite(settings)
-    app = create_app(settings)
-    # Mangum runs every invocation on the thread's current event loop, and the database
-    # pool's connections belong to it: one loop for the life of the environment.
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    lifespan = LifespanCycle(app, "on")
-    lifespan.__enter__()  # never exited: Lambda freezes, then discards, the environment
-    return Mangum(_WithLifespanState(app, lifespan.lifespan_state), lifespan="off")
+class LambdaApp:
+    """The app, its lifespan started once per execution environment, and Mangum in front."""
+
+    def __init__(self) -> None:
+        resolve_secret_arns(os.environ)
+        settings = Settings()
+        refuse_sqlite(settings)
+        app = create_app(settings)
+        # Mangum runs every invocation on the thread's current event loop, and the database
+        # pool's connections belong to it: one loop for the life of the environment.
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.lifespan = LifespanCycle(app, "on")
+        self.lifespan.__enter__()
+        self.mangum = Mangum(_WithLifespanState(app, self.lifespan.lifespan_state), lifespan="off")
+
+    def close(self) -> None:
+        """Run the app's shutdown. Lambda never calls it: it freezes, then discards, the
+        environment; tests and local runs do."""
+        self.lifespan.__exit__(None, None, None)
+        self.loop.close()
 
 
-_mangum = create_handler()
+lambda_app = LambdaApp()
 
 
 def handler(event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
     """The Lambda handler: an API Gateway (REST or HTTP API) or ALB event in, a response out."""
-    return _mangum(event, context)
+    return lambda_app.mangum(event, context)

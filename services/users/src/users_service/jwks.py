@@ -35,7 +35,12 @@ MAX_KID_LENGTH = 128
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
 _NO_CACHE = re.compile(r"(?:^|,)\s*(?:no-cache|no-store)\s*(?:,|$)", re.IGNORECASE)
 
-log = structlog.stdlib.get_logger(__name__)
+
+def _log() -> structlog.stdlib.BoundLogger:
+    # Fetched per use (fetches are rare), so a logging configuration made after import
+    # (the app's, or a test's capture) is the one that applies.
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(__name__)
+    return logger
 
 
 class JwksError(Exception):
@@ -85,7 +90,7 @@ def parse_key_set(document: Any) -> dict[str, RSAPublicKey]:
                 else:
                     keys[kid] = key
                     continue
-        log.warning("jwks_key_skipped", kid=kid if isinstance(kid, str) else None, reason=reason)
+        _log().warning("jwks_key_skipped", kid=kid if isinstance(kid, str) else None, reason=reason)
     return keys
 
 
@@ -230,7 +235,7 @@ class JwksClient:
             ttl = min(max(max_age if max_age is not None else 0, self._min_cache), self._max_cache)
             self._key_set = KeySet(keys, fetched_at=now, fresh_until=now + ttl)
             self._last_attempt_failed = False
-            log.info(
+            _log().info(
                 "jwks_fetched",
                 url=self._url,
                 kids=sorted(keys),
@@ -257,7 +262,7 @@ class JwksClient:
     def _log_failure(self, exc: Exception) -> None:
         now = self._clock()
         key_set = self._usable(now)
-        log.warning(
+        _log().warning(
             "jwks_fetch_failed",
             url=self._url,
             error=type(exc).__name__,

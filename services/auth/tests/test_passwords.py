@@ -1,0 +1,93 @@
+"""Password rules and bcrypt hashing (no database, no HTTP)."""
+
+import time
+
+import anyio
+import bcrypt
+import pytest
+
+from auth_service.passwords import (
+    PasswordHasher,
+    PasswordPolicyError,
+    check_policy,
+    hash_cost,
+    normalize,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("password", "rule"),
+    [
+        ("Ab1!xyz", "password_too_short"),
+        ("🔑" * 19, "password_too_long"),  # 19 characters, 76 bytes
+        ("password1", "password_too_weak"),
+        ("qwertyuiop", "password_too_weak"),
+        ("Zoe@Example.com", "password_is_personal"),
+        ("zoe.the.great", "password_is_personal"),
+        ("zoe.the.great1", "password_too_weak"),
+    ],
+)
+def test_policy_names_the_broken_rule(password: str, rule: str) -> None:
+    with pytest.raises(PasswordPolicyError) as refused:
+        check_policy(
+            normalize(password), personal=["zoe@example.com", "zoe.the.great"], min_score=3
+        )
+    assert refused.value.rule == rule
+
+
+def test_a_long_unusual_passphrase_is_accepted() -> None:
+    check_policy("correct horse battery staple", personal=["zoe@example.com"], min_score=3)
+
+
+def test_seventy_two_bytes_is_the_limit_never_truncated() -> None:
+    check_policy("x7#Qm" * 14 + "ab", personal=[], min_score=0)  # 72 bytes
+    with pytest.raises(PasswordPolicyError):
+        check_policy("x7#Qm" * 14 + "abc", personal=[], min_score=0)  # 73 bytes
+
+
+def test_nfkc_makes_compatible_spellings_the_same_password() -> None:
+    assert normalize("ｐａｓｓ①") == "pass1"
+    assert normalize("e\u0301") == "\u00e9"
+
+
+async def test_hash_verify_and_rehash_on_a_lower_cost() -> None:
+    hasher = PasswordHasher(cost=5, threads=2)
+    hashed = await hasher.hash("correct horse battery staple")
+    assert hash_cost(hashed) == 5
+    assert await hasher.verify("correct horse battery staple", hashed)
+    assert not await hasher.verify("correct horse battery stapler", hashed)
+    assert not hasher.needs_rehash(hashed)
+    old = bcrypt.hashpw(b"x", bcrypt.gensalt(4)).decode()
+    assert hasher.needs_rehash(old)
+
+
+async def test_verify_normalises_what_was_typed() -> None:
+    hasher = PasswordHasher(cost=4, threads=1)
+    hashed = await hasher.hash(normalize("ｃｏｒｒｅｃｔ horse battery"))
+    assert await hasher.verify("correct horse battery", hashed)
+
+
+async def test_no_account_checks_a_dummy_hash_and_never_matches() -> None:
+    hasher = PasswordHasher(cost=4, threads=1)
+    assert not await hasher.verify("dummy password", None)
+    assert not await hasher.verify("x" * 100, await hasher.hash("y" * 72))
+
+
+async def test_hashing_never_blocks_the_event_loop() -> None:
+    hasher = PasswordHasher(cost=11, threads=2)
+    ticks: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(time.perf_counter())
+            await anyio.sleep(0.01)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(ticker)
+        await hasher.hash("correct horse battery staple")
+        group.cancel_scope.cancel()
+    gaps = [later - earlier for earlier, later in zip(ticks, ticks[1:], strict=False)]
+    assert len(ticks) > 5
+    assert max(gaps) < 0.1

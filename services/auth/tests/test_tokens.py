@@ -1,0 +1,111 @@
+"""Access tokens: RFC 9068 shape, and every check verification makes."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from auth_service.clock import utcnow
+from auth_service.db import Database
+from auth_service.keys import KeyEncryption, KeyTimings, SigningKeyStore
+from auth_service.tokens import (
+    InvalidAccessTokenError,
+    TokenIssuer,
+    issue_access_token,
+    verify_access_token,
+)
+
+pytestmark = pytest.mark.anyio
+
+ISSUER = TokenIssuer("https://id.example", "auth-platform", timedelta(minutes=15), "public")
+TIMINGS = KeyTimings(publish_delay=timedelta(seconds=1), retention=timedelta(minutes=16))
+
+
+@pytest.fixture
+async def keys(database: Database) -> AsyncIterator[SigningKeyStore]:
+    store = SigningKeyStore(database.sessions, KeyEncryption("test-kek"), TIMINGS, 300)
+    await store.bootstrap()
+    yield store
+
+
+def _issue(keys: SigningKeyStore, **overrides: Any) -> str:
+    arguments: dict[str, Any] = {
+        "account_id": uuid.uuid4(),
+        "session_id": uuid.uuid4(),
+        "client_id": None,
+        "scope": "profile",
+        "roles": ["admin"],
+        "now": utcnow(),
+    }
+    return issue_access_token(keys, ISSUER, **{**arguments, **overrides})
+
+
+async def test_tokens_follow_rfc_9068(keys: SigningKeyStore) -> None:
+    account_id = uuid.uuid4()
+    token = _issue(keys, account_id=account_id)
+    header = jwt.get_unverified_header(token)
+    assert header == {"alg": "RS256", "kid": header["kid"], "typ": "at+jwt"}
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert {"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "roles"} <= set(claims)
+    assert claims["sub"] == str(account_id)
+    assert claims["exp"] - claims["iat"] == 900
+    assert claims["client_id"] == "public"
+    assert verify_access_token(token, keys, ISSUER).account_id == account_id
+
+
+def _forge(claims: dict[str, Any], key: Any, **header: Any) -> str:
+    return jwt.encode(claims, key, algorithm=header.pop("alg", "RS256"), headers=header)
+
+
+async def test_verification_refuses_anything_but_our_exact_tokens(keys: SigningKeyStore) -> None:
+    good = _issue(keys)
+    kid = jwt.get_unverified_header(good)["kid"]
+    claims = jwt.decode(good, options={"verify_signature": False})
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(utcnow().timestamp())
+    forged = [
+        _forge(claims, stranger, kid=kid, typ="at+jwt"),  # not our key
+        _forge({**claims, "aud": "other"}, stranger, kid=kid, typ="at+jwt"),
+        _forge(claims, "secret" * 6, alg="HS256", kid=kid, typ="at+jwt"),
+        good.rsplit(".", 1)[0] + ".",  # signature stripped
+        jwt.encode(claims, None, algorithm="none", headers={"kid": kid, "typ": "at+jwt"}),
+    ]
+    for token in forged:
+        with pytest.raises(InvalidAccessTokenError):
+            verify_access_token(token, keys, ISSUER)
+    wrong = [
+        TokenIssuer("https://other.example", "auth-platform", ISSUER.ttl, "public"),
+        TokenIssuer(ISSUER.issuer, "someone-else", ISSUER.ttl, "public"),
+    ]
+    for issuer in wrong:
+        with pytest.raises(InvalidAccessTokenError):
+            verify_access_token(good, keys, issuer)
+    private_key = keys.signing_key(utcnow()).private_key
+    expired = _forge(
+        {**claims, "iat": now - 3600, "exp": now - 60}, private_key, kid=kid, typ="at+jwt"
+    )
+    with pytest.raises(InvalidAccessTokenError):
+        verify_access_token(expired, keys, ISSUER)
+
+
+async def test_a_jwt_of_another_type_is_refused(keys: SigningKeyStore) -> None:
+    good = _issue(keys)
+    header = jwt.get_unverified_header(good)
+    claims = jwt.decode(good, options={"verify_signature": False})
+    # Re-signing needs the private key: take it from the store, as an attacker could not.
+    private_key = keys.signing_key(utcnow()).private_key
+    id_token = _forge(claims, private_key, kid=header["kid"], typ="JWT")
+    with pytest.raises(InvalidAccessTokenError):
+        verify_access_token(id_token, keys, ISSUER)
+    missing_jti = _forge(
+        {k: v for k, v in claims.items() if k != "jti"},
+        private_key,
+        kid=header["kid"],
+        typ="at+jwt",
+    )
+    with pytest.raises(InvalidAccessTokenError):
+        verify_access_token(missing_jti, keys, ISSUER)

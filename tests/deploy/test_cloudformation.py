@@ -1,0 +1,121 @@
+"""deploy/cloudformation/platform.yaml: cfn-lint clean, least privilege, outputs that fill the settings."""
+
+from functools import cache
+from typing import Any
+
+import pytest
+from cfnlint.api import ManualArgs, lint, lint_file  # type: ignore[import-untyped]
+from cfnlint.decode import decode_str  # type: ignore[import-untyped]
+from deploy_templates import DEPLOY, SERVICES, TASK_DEFINITIONS, example_settings
+
+from deploy.render import load_template, placeholders
+
+TEMPLATE = DEPLOY / "cloudformation" / "platform.yaml"
+# The settings an operator writes; every other one the ECS templates use is a stack output.
+OPERATOR_SETTINGS = {"ImageTag", "AccessTokenAudience", "LogLevel"}
+LINT_REGIONS = ManualArgs(regions=["us-east-1", "eu-west-1"])
+
+
+@cache
+def template() -> dict[str, Any]:
+    decoded, errors = decode_str(TEMPLATE.read_text())
+    assert not errors
+    result: dict[str, Any] = decoded
+    return result
+
+
+def resources(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: body for name, body in template()["Resources"].items() if body["Type"] == kind}
+
+
+def test_cfn_lint_finds_nothing() -> None:
+    matches = lint_file(TEMPLATE, LINT_REGIONS)
+    assert [str(match) for match in matches] == []
+
+
+def test_cfn_lint_does_find_a_broken_template() -> None:
+    broken = TEMPLATE.read_text().replace("TargetType: ip", "TargetType: pod", 1)
+    assert any("pod" in str(match) for match in lint(broken, config=LINT_REGIONS))
+
+
+def test_its_outputs_and_the_operator_fill_every_ecs_setting() -> None:
+    used = set().union(*(placeholders(load_template(path)) for path in TASK_DEFINITIONS + SERVICES))
+    used.discard("TaskDefinitionArn")  # the release's own
+    outputs = set(template()["Outputs"])
+    assert used - outputs == OPERATOR_SETTINGS
+    assert outputs - {"LoadBalancerDnsName"} <= set(example_settings())
+
+
+def test_the_load_balancer_forwards_everything_to_the_gateway_and_routes_nothing() -> None:
+    assert resources("AWS::ElasticLoadBalancingV2::ListenerRule") == {}
+    (target_group,) = resources("AWS::ElasticLoadBalancingV2::TargetGroup").values()
+    assert target_group["Properties"]["Port"] == 8000
+    assert target_group["Properties"]["TargetType"] == "ip"
+    # The gateway's own liveness: Traefik's ping, not a service behind it.
+    assert target_group["Properties"]["HealthCheckPath"] == "/ping"
+    assert target_group["Properties"]["HealthCheckPort"] == "8080"
+
+
+def policy_statements(role: str) -> list[dict[str, Any]]:
+    properties = template()["Resources"][role]["Properties"]
+    return [
+        statement
+        for policy in properties.get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        if isinstance(statement, dict) and "Effect" in statement
+    ]
+
+
+@pytest.mark.parametrize(
+    ("role", "secrets"),
+    [
+        ("AuthExecutionRole", {"AuthDatabaseUrlSecretArn", "KeyEncryptionKeySecretArn"}),
+        ("UsersExecutionRole", {"UsersDatabaseUrlSecretArn"}),
+        ("GatewayExecutionRole", set()),
+    ],
+)
+def test_each_execution_role_reads_only_its_own_secrets(role: str, secrets: set[str]) -> None:
+    readable = {
+        resource["Ref"]
+        for statement in policy_statements(role)
+        if "secretsmanager:GetSecretValue" in statement["Action"]
+        for resource in statement["Resource"]
+    }
+    assert readable == secrets
+    for statement in policy_statements(role):
+        wildcard = statement["Resource"] == "*"
+        assert not wildcard or statement["Action"] == "ecr:GetAuthorizationToken", statement
+
+
+@pytest.mark.parametrize("role", ["AuthTaskRole", "UsersTaskRole", "GatewayTaskRole"])
+def test_task_roles_grant_nothing(role: str) -> None:
+    properties = template()["Resources"][role]["Properties"]
+    assert "Policies" not in properties
+    assert "ManagedPolicyArns" not in properties
+
+
+def test_only_the_load_balancer_is_open_to_the_internet() -> None:
+    for name, group in resources("AWS::EC2::SecurityGroup").items():
+        open_rules = [
+            rule
+            for rule in group["Properties"].get("SecurityGroupIngress", [])
+            if rule.get("CidrIp") == "0.0.0.0/0"
+        ]
+        assert not open_rules or name == "LoadBalancerSecurityGroup"
+
+
+def test_image_repositories_refuse_to_overwrite_a_tag() -> None:
+    repositories = resources("AWS::ECR::Repository")
+    assert {body["Properties"]["RepositoryName"] for body in repositories.values()} == {
+        "auth-platform-auth",
+        "auth-platform-users",
+        "auth-platform-gateway",
+    }
+    assert all(body["Properties"]["ImageTagMutability"] == "IMMUTABLE" for body in repositories.values())
+
+
+def test_log_groups_are_the_ones_the_task_definitions_write_to() -> None:
+    names = {body["Properties"]["LogGroupName"] for body in resources("AWS::Logs::LogGroup").values()}
+    settings = example_settings()
+    assert names == {settings["AuthLogGroup"], settings["UsersLogGroup"], settings["GatewayLogGroup"]}
+

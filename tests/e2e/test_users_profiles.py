@@ -1,0 +1,124 @@
+"""The users service through the gateway, with tokens the real auth service issued."""
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from stack import Stack
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Account:
+    id: str
+    email: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+def register_and_log_in(client: httpx.Client) -> Account:
+    """A new account (POST /auth/register) and its tokens (POST /auth/token, password grant)."""
+    email = f"user-{uuid.uuid4().hex[:12]}@example.com"
+    registered = client.post("/auth/register", json={"email": email, "password": PASSWORD})
+    assert registered.status_code == 201, registered.text
+    tokens = client.post(
+        "/auth/token", data={"grant_type": "password", "username": email, "password": PASSWORD}
+    )
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    return Account(registered.json()["id"], email, body["access_token"], body["refresh_token"])
+
+
+def unverified_part(token: str, index: int) -> dict[str, Any]:
+    """A JWT's header (0) or claims (1), read without verifying: for asserting, not trusting."""
+    segment = token.split(".")[index]
+    decoded: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    )
+    return decoded
+
+
+def test_me_answers_the_profile_of_a_freshly_registered_account(
+    gateway: httpx.Client,
+) -> None:
+    account = register_and_log_in(gateway)
+    response = gateway.get("/users/me", headers=account.headers)
+    assert response.status_code == 200, response.text
+    profile = response.json()
+    assert profile["id"] == account.id == unverified_part(account.access_token, 1)["sub"]
+    assert (profile["display_name"], profile["bio"], profile["avatar_url"]) == (None, None, None)
+
+
+def test_a_profile_is_updated_and_shown_to_others(gateway: httpx.Client) -> None:
+    owner, viewer = register_and_log_in(gateway), register_and_log_in(gateway)
+    changes = {"display_name": "Ada", "avatar_url": "https://avatars.example/ada.png"}
+    updated = gateway.patch("/users/me", json=changes, headers=owner.headers)
+    assert updated.status_code == 200, updated.text
+    assert {name: updated.json()[name] for name in changes} == changes
+
+    refused = gateway.patch(
+        "/users/me", json={"avatar_url": "http://x.example"}, headers=owner.headers
+    )
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+
+    public = gateway.get(f"/users/{owner.id}", headers=viewer.headers)
+    assert public.status_code == 200
+    assert public.json() == {"id": owner.id, "bio": None, **changes}
+
+
+def test_the_listing_needs_the_admin_role(gateway: httpx.Client, stack: Stack) -> None:
+    user = register_and_log_in(gateway)
+    assert gateway.get("/users", headers=user.headers).status_code == 403
+
+    granted = stack.cli("auth", "accounts", "grant-role", user.email, "admin")
+    assert granted.returncode == 0, granted.stderr
+    admin = register_and_log_in_again(gateway, user)
+    gateway.get("/users/me", headers=admin.headers)
+    page = gateway.get("/users?limit=100", headers=admin.headers)
+    assert page.status_code == 200, page.text
+    assert set(page.json()) == {"items", "next_cursor"}
+
+
+def register_and_log_in_again(client: httpx.Client, account: Account) -> Account:
+    """A new token for the account (roles are read when a token is issued)."""
+    tokens = client.post(
+        "/auth/token",
+        data={"grant_type": "password", "username": account.email, "password": PASSWORD},
+    )
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    return Account(account.id, account.email, body["access_token"], body["refresh_token"])
+
+
+def test_missing_and_forged_tokens_get_the_rfc6750_challenges(gateway: httpx.Client) -> None:
+    account = register_and_log_in(gateway)
+    missing = gateway.get("/users/me")
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == "Bearer"
+
+    header, claims, signature = account.access_token.split(".")
+    admin_claims = {**unverified_part(account.access_token, 1), "roles": ["admin"]}
+    swapped = base64.urlsafe_b64encode(json.dumps(admin_claims).encode()).decode().rstrip("=")
+    none_header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"at+jwt"}').decode().rstrip("=")
+    forged = [
+        f"{header}.{swapped}.{signature}",
+        f"{none_header}.{claims}.",
+        f"{header}.{claims}.",
+        account.refresh_token,
+    ]
+    bodies = set()
+    for token in forged:
+        response = gateway.get("/users/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        bodies.add(response.text)
+    assert len(bodies) == 1
