@@ -15,6 +15,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 # Ping, Prometheus metrics and the dashboard: loopback only, never the public entrypoint.
 : "${GATEWAY_INTERNAL_HOST:=127.0.0.1}"
 : "${GATEWAY_INTERNAL_PORT:=8080}"
+# Slow clients: the whole request must arrive within this time.
+: "${GATEWAY_READ_TIMEOUT:=30s}"
 : "${AUTH_PORT:=8001}"
 : "${USERS_PORT:=8002}"
 : "${GATEWAY_LOG_LEVEL:=INFO}"
@@ -80,7 +82,7 @@ for entrypoint in ${public_entrypoints}; do
     --entryPoints.${entrypoint}.http.encodedCharacters.allowEncodedNullCharacter=false \
     --entryPoints.${entrypoint}.http.encodedCharacters.allowEncodedSlash=false \
     --entryPoints.${entrypoint}.http.encodedCharacters.allowEncodedBackSlash=false \
-    --entryPoints.${entrypoint}.transport.respondingTimeouts.readTimeout=30s \
+    --entryPoints.${entrypoint}.transport.respondingTimeouts.readTimeout="${GATEWAY_READ_TIMEOUT}" \
     --entryPoints.${entrypoint}.transport.respondingTimeouts.writeTimeout=60s \
     --entryPoints.${entrypoint}.transport.respondingTimeouts.idleTimeout=90s
   if [ -n "${GATEWAY_TRUSTED_IPS}" ]; then

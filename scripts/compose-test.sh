@@ -69,39 +69,36 @@ engine_up
 say "base image"
 BASE_IMAGE_LOCAL=$local_base DOCKER=docker timeout "$(deadline)" scripts/base-image.sh
 
-secret=()
-if [ -n "$CA_BUNDLE" ] && [ -s "$CA_BUNDLE" ]; then
-  secret=(--secret "id=ca,src=$CA_BUNDLE")
-fi
-_pick_build_client
-build() {  # NAME DOCKERFILE CONTEXT
-  local t0=$SECONDS log="$workdir/build-${1//[\/:]/_}.log"
-  DOCKER_BUILDKIT=1 timeout "$(deadline)" "$_build_client" build --progress=plain \
-    "${secret[@]}" --build-arg "BASE_IMAGE=$local_base" --build-arg "BUILDER_IMAGE=$local_base" \
-    -f "$2" -t "$1" "$3" >"$log" 2>&1 || { tail -n 40 "$log" >&2; fail "building $1"; }
-  printf '  %-32s built in %3ds\n' "$1" "$((SECONDS - t0))"
-}
-say "images"
-build "auth-platform/auth:$tag" services/auth/Dockerfile .
-build "auth-platform/users:$tag" services/users/Dockerfile .
-build "auth-platform/gateway:$tag" gateway/Dockerfile .
-build auth-platform/postgres:15-local compose/postgres/Dockerfile compose/postgres
-docker image ls --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E "auth-platform/.*:($tag|15-local|bookworm)" || true
-
 # Throwaway secrets: the test never reads or writes a developer's .env.
 python3 - >"$workdir/env" <<'EOF'
 import secrets
 for name in ("POSTGRES_PASSWORD", "AUTH_DB_PASSWORD", "USERS_DB_PASSWORD", "KEY_ENCRYPTION_KEY"):
     print(f"{name}={secrets.token_hex(32)}")
 EOF
-echo "IMAGE_TAG=$tag" >>"$workdir/env"
-echo "LOCAL_BASE_IMAGE=$local_base" >>"$workdir/env"
+{
+  echo "IMAGE_TAG=$tag"
+  echo "LOCAL_BASE_IMAGE=$local_base"
+  # The builds' CA secret: the given bundle, or an empty file (no extra CA) when none.
+  if [ -n "$CA_BUNDLE" ] && [ -s "$CA_BUNDLE" ]; then echo "CA_BUNDLE=$CA_BUNDLE"
+  else : >"$workdir/no-ca"; echo "CA_BUNDLE=$workdir/no-ca"; fi
+} >>"$workdir/env"
 
 _pick_compose
 # shellcheck disable=SC2206 # "docker compose" is two words on purpose
 compose_cmd=($_compose_bin --project-name "$project" --env-file "$workdir/env"
   -f docker-compose.yml -f compose/local-images.yml)
 compose_project() { "${compose_cmd[@]}" "$@"; }
+
+say "images"
+for service in auth users gateway postgres; do
+  t0=$SECONDS
+  log="$workdir/build-$service.log"
+  timeout "$(deadline)" "${compose_cmd[@]}" build --progress=plain "$service" >"$log" 2>&1 \
+    || { tail -n 40 "$log" >&2; fail "building $service"; }
+  printf '  %-10s built in %3ds\n' "$service" "$((SECONDS - t0))"
+done
+docker image ls --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' \
+  | grep -E "auth-platform/[a-z]+:($tag|15-local|bookworm-python3.11)\b" || true
 
 say "up --wait"
 t0=$SECONDS

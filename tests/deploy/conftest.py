@@ -4,13 +4,11 @@ Everything here runs offline: AWS's API models come with botocore, the mock is m
 fake credentials are set so that nothing could reach a real account by accident.
 """
 
-from collections.abc import Iterator
-
 import pytest
 
 
 @pytest.fixture
-def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and region: a mocked call can never reach a real account."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
@@ -19,4 +17,3 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    yield

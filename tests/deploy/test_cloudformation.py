@@ -1,4 +1,4 @@
-"""deploy/cloudformation/platform.yaml: cfn-lint clean, least privilege, outputs that fill the settings."""
+"""deploy/cloudformation/platform.yaml: lint-clean, least privilege, outputs fill the settings."""
 
 from functools import cache
 from typing import Any
@@ -51,9 +51,10 @@ def test_the_load_balancer_forwards_everything_to_the_gateway_and_routes_nothing
     (target_group,) = resources("AWS::ElasticLoadBalancingV2::TargetGroup").values()
     assert target_group["Properties"]["Port"] == 8000
     assert target_group["Properties"]["TargetType"] == "ip"
-    # The gateway's own liveness: Traefik's ping, not a service behind it.
-    assert target_group["Properties"]["HealthCheckPath"] == "/ping"
-    assert target_group["Properties"]["HealthCheckPort"] == "8080"
+    # The gateway's own answer (its 404 for an unrouted path), not one service's health.
+    assert target_group["Properties"]["HealthCheckPath"] == "/"
+    assert target_group["Properties"]["HealthCheckPort"] == "traffic-port"
+    assert target_group["Properties"]["Matcher"]["HttpCode"] == "200-499"
 
 
 def policy_statements(role: str) -> list[dict[str, Any]]:
@@ -111,11 +112,18 @@ def test_image_repositories_refuse_to_overwrite_a_tag() -> None:
         "auth-platform-users",
         "auth-platform-gateway",
     }
-    assert all(body["Properties"]["ImageTagMutability"] == "IMMUTABLE" for body in repositories.values())
+    assert all(
+        body["Properties"]["ImageTagMutability"] == "IMMUTABLE" for body in repositories.values()
+    )
 
 
 def test_log_groups_are_the_ones_the_task_definitions_write_to() -> None:
-    names = {body["Properties"]["LogGroupName"] for body in resources("AWS::Logs::LogGroup").values()}
+    names = {
+        body["Properties"]["LogGroupName"] for body in resources("AWS::Logs::LogGroup").values()
+    }
     settings = example_settings()
-    assert names == {settings["AuthLogGroup"], settings["UsersLogGroup"], settings["GatewayLogGroup"]}
-
+    assert names == {
+        settings["AuthLogGroup"],
+        settings["UsersLogGroup"],
+        settings["GatewayLogGroup"],
+    }

@@ -1,10 +1,16 @@
-"""deploy/ecs/services: valid CreateService (and derived UpdateService) calls, wired by Service Connect."""
+"""deploy/ecs/services: valid CreateService and UpdateService calls, wired by Service Connect."""
 
 from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_templates import SERVICES, TASK_DEFINITIONS, example_settings, rendered, validation_errors
+from deploy_templates import (
+    SERVICES,
+    TASK_DEFINITIONS,
+    example_settings,
+    rendered,
+    validation_errors,
+)
 
 from deploy.release import Release
 
@@ -67,7 +73,9 @@ def test_only_the_gateway_is_behind_the_load_balancer() -> None:
     (target,) = by_name(SERVICES, "gateway")["loadBalancers"]
     gateway = by_name(TASK_DEFINITIONS, "gateway")["containerDefinitions"][0]
     assert target["containerName"] == gateway["name"]
-    assert target["containerPort"] in {mapping["containerPort"] for mapping in gateway["portMappings"]}
+    assert target["containerPort"] in {
+        mapping["containerPort"] for mapping in gateway["portMappings"]
+    }
 
 
 @pytest.mark.parametrize("name", ["auth", "users"])
@@ -75,7 +83,7 @@ def test_service_connect_publishes_the_port_its_task_definition_names(name: str)
     (published,) = by_name(SERVICES, name)["serviceConnectConfiguration"]["services"]
     container = by_name(TASK_DEFINITIONS, name)["containerDefinitions"][0]
     assert published["portName"] in {mapping["name"] for mapping in container["portMappings"]}
-    assert client_aliases(name) == {f"http://{name}:{ {'auth': 8001, 'users': 8002}[name]}"}
+    assert client_aliases(name) == {f"http://{name}:{ {'auth': 8001, 'users': 8002}[name] }"}
 
 
 def test_the_gateway_and_users_reach_services_by_their_service_connect_names() -> None:

@@ -1,5 +1,6 @@
-"""deploy/ecs/task-definitions: valid RegisterTaskDefinition calls that follow the project's rules."""
+"""deploy/ecs/task-definitions: valid RegisterTaskDefinition calls following the project's rules."""
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -112,8 +113,12 @@ def test_no_secret_looking_name_is_in_plain_environment(path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["auth", "auth-migrate", "users", "users-migrate"])
 def test_secrets_come_from_secrets_manager_or_ssm_by_arn(name: str) -> None:
-    secrets = {item["name"]: item["valueFrom"] for item in container(rendered(by_name(name)))["secrets"]}
-    expected = {"DATABASE_URL", "KEY_ENCRYPTION_KEY"} if name.startswith("auth") else {"DATABASE_URL"}
+    secrets = {
+        item["name"]: item["valueFrom"] for item in container(rendered(by_name(name)))["secrets"]
+    }
+    expected = (
+        {"DATABASE_URL", "KEY_ENCRYPTION_KEY"} if name.startswith("auth") else {"DATABASE_URL"}
+    )
     assert set(secrets) == expected
     assert all(ARN.fullmatch(arn) for arn in secrets.values())
 
@@ -136,7 +141,8 @@ def test_image_is_named_by_an_immutable_tag(path: Path) -> None:
         "auth-platform-users",
         "auth-platform-gateway",
     }
-    assert tag and tag != "latest"
+    assert tag
+    assert tag != "latest"
 
 
 @pytest.mark.parametrize("tag", ["latest", "LATEST", "", "has space", None])
@@ -175,3 +181,14 @@ def test_users_fetch_the_key_set_from_auth_over_service_connect() -> None:
     }
     assert environment["JWKS_URL"] == "http://auth:8001/.well-known/jwks.json"
 
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_entry_point_and_user_match_the_image(name: str) -> None:
+    root = Path(__file__).resolve().parents[2]
+    dockerfile = root / ("gateway" if name == "gateway" else f"services/{name}") / "Dockerfile"
+    text = dockerfile.read_text()
+    user = re.findall(r"^USER (\S+)", text, re.MULTILINE)[-1]
+    entry_point = json.loads(re.findall(r"^ENTRYPOINT (\[.*\])", text, re.MULTILINE)[-1])
+    definition = container(rendered(by_name(name)))
+    assert definition["user"] == user
+    assert definition["entryPoint"] == entry_point

@@ -1,13 +1,15 @@
-"""The ECS gateway reuses gateway/dynamic.yml (baked in its image); no deploy file copies a route."""
+"""The ECS gateway reuses gateway/dynamic.yml (baked in its image); nothing copies a route."""
 
 import re
 from pathlib import Path
+from typing import Any
 
 from deploy_templates import DEPLOY, ROOT, rendered
 
 DYNAMIC = ROOT / "gateway" / "dynamic.yml"
-# What a copy of the routes would contain: Traefik rule syntax, or the paths the rules match.
-ROUTE_MARKERS = re.compile(r"PathPrefix|Path\(|routers|/\.well-known/openid-configuration|/gateway/not-found")
+SCRIPT = ROOT / "gateway" / "traefik.sh"
+# What a copy of the routes would contain: Traefik's rule syntax or its routers section.
+ROUTE_MARKERS = re.compile(r"PathPrefix\(|Path\(`|routers:|\.well-known/openid-configuration")
 
 
 def deploy_files() -> list[Path]:
@@ -18,24 +20,40 @@ def deploy_files() -> list[Path]:
     ]
 
 
+def gateway_container() -> Any:
+    return rendered(DEPLOY / "ecs" / "task-definitions" / "gateway.json")["containerDefinitions"][0]
+
+
 def test_no_deploy_file_duplicates_the_gateway_routes() -> None:
     assert ROUTE_MARKERS.search(DYNAMIC.read_text()), "the markers do match the real routes"
     copies = [str(path) for path in deploy_files() if ROUTE_MARKERS.search(path.read_text())]
     assert copies == []
 
 
-def test_the_ecs_gateway_runs_the_repositorys_traefik_script_with_upstreams_from_env() -> None:
-    container = rendered(DEPLOY / "ecs" / "task-definitions" / "gateway.json")["containerDefinitions"][0]
-    assert container["entryPoint"] == ["/bin/sh"]
-    assert container["command"][0] == "/app/gateway/traefik.sh"
-    assert container["healthCheck"]["command"] == ["CMD", "/bin/sh", "/app/gateway/traefik.sh", "healthcheck"]
-    environment = {item["name"] for item in container["environment"]}
-    # The variables dynamic.yml reads are the ones the task sets.
-    read_by_routes = set(re.findall(r'env "([A-Z_]+)"', DYNAMIC.read_text()))
-    assert read_by_routes == {"AUTH_UPSTREAMS", "USERS_UPSTREAMS"}
-    assert read_by_routes <= environment
-    # And the ports/hosts the script reads.
-    script = (ROOT / "gateway" / "traefik.sh").read_text()
-    for name in ("GATEWAY_HOST", "GATEWAY_PORT", "GATEWAY_INTERNAL_HOST", "GATEWAY_INTERNAL_PORT"):
-        assert f"${{{name}" in script
-        assert name in environment
+def test_the_gateway_runs_the_script_where_its_image_puts_it() -> None:
+    dockerfile = (ROOT / "gateway" / "Dockerfile").read_text()
+    copied_to = re.search(r"^COPY gateway/traefik\.sh .*?(\S+/)\s*$", dockerfile, re.MULTILINE)
+    assert copied_to, "gateway/Dockerfile copies traefik.sh into the image"
+    script = f"{copied_to[1]}traefik.sh"
+    container = gateway_container()
+    assert container["entryPoint"] == ["/bin/sh", script]
+    assert container["healthCheck"]["command"] == ["CMD", "/bin/sh", script, "healthcheck"]
+
+
+def test_every_gateway_variable_the_task_sets_is_one_the_script_or_routes_read() -> None:
+    read = set(re.findall(r'env "([A-Z_]+)"', DYNAMIC.read_text()))
+    read |= set(re.findall(r"\$\{([A-Z_]+):=", SCRIPT.read_text()))
+    environment = {item["name"]: item["value"] for item in gateway_container()["environment"]}
+    assert set(environment) <= read
+    # The upstreams come in by environment, so the routes stay in dynamic.yml alone.
+    assert {"AUTH_UPSTREAMS", "USERS_UPSTREAMS"} <= set(environment)
+
+
+def test_behind_the_load_balancer_the_client_address_survives() -> None:
+    environment = {item["name"]: item["value"] for item in gateway_container()["environment"]}
+    # The load balancer appends the client's address: trust it from inside the VPC only,
+    # and rate-limit on that last hop rather than on the load balancer's own address.
+    assert environment["GATEWAY_TRUSTED_IPS"] == "10.0.0.0/16"
+    assert environment["GATEWAY_CLIENT_IP_DEPTH"] == "1"
+    # Ping, metrics and the dashboard stay on loopback, as the script intends.
+    assert environment["GATEWAY_INTERNAL_HOST"] == "127.0.0.1"

@@ -1,4 +1,4 @@
-"""The Mangum handlers (`<svc>_service.aws_lambda.handler`), driven by API Gateway v2 and ALB events.
+"""The Mangum handlers (`<svc>_service.aws_lambda.handler`) driven by API Gateway v2 and ALB.
 
 SQLite in a temporary directory stands in for PostgreSQL here, under ENVIRONMENT=development:
 the handler refuses SQLite anywhere else (see deploy/README.md, Lambda).

@@ -1,12 +1,12 @@
-"""deploy/apprunner and deploy/express-mode: valid calls, one per public service, wired to auth's URL."""
+"""deploy/apprunner and deploy/express-mode: valid calls per public service, wired to auth's URL."""
 
 import re
 from typing import Any
 
 import pytest
-from deploy_templates import DEPLOY, rendered, validation_errors
+from deploy_templates import DEPLOY, example_settings, rendered, validation_errors
 
-from deploy.render import load_template
+from deploy.render import load_template, placeholders
 
 SERVICES = ("auth", "users")
 ARN = re.compile(r"arn:aws[a-z-]*:(secretsmanager|ssm):[a-z0-9-]+:\d{12}:\S+")
@@ -35,7 +35,9 @@ def test_express_mode_service_is_a_valid_create_express_gateway_service_call(ser
 def test_app_runner_keeps_secrets_out_of_plain_variables(service: str) -> None:
     image = app_runner(service)["SourceConfiguration"]["ImageRepository"]
     configuration = image["ImageConfiguration"]
-    assert not [name for name in configuration["RuntimeEnvironmentVariables"] if SECRET_LOOKING.search(name)]
+    assert not [
+        name for name in configuration["RuntimeEnvironmentVariables"] if SECRET_LOOKING.search(name)
+    ]
     assert "DATABASE_URL" in configuration["RuntimeEnvironmentSecrets"]
     assert all(ARN.fullmatch(arn) for arn in configuration["RuntimeEnvironmentSecrets"].values())
     assert not image["ImageIdentifier"].endswith(":latest")
@@ -46,7 +48,9 @@ def test_app_runner_keeps_secrets_out_of_plain_variables(service: str) -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_express_mode_keeps_secrets_out_of_plain_variables(service: str) -> None:
     container = express(service)["primaryContainer"]
-    assert not [item["name"] for item in container["environment"] if SECRET_LOOKING.search(item["name"])]
+    assert not [
+        item["name"] for item in container["environment"] if SECRET_LOOKING.search(item["name"])
+    ]
     assert all(ARN.fullmatch(item["valueFrom"]) for item in container["secrets"])
     assert not container["image"].endswith(":latest")
     assert express(service)["healthCheckPath"] == f"/{service}/health"
@@ -58,7 +62,10 @@ def test_users_trust_the_key_set_and_issuer_at_the_auth_services_url() -> None:
         app_runner("users")["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"][
             "RuntimeEnvironmentVariables"
         ],
-        {item["name"]: item["value"] for item in express("users")["primaryContainer"]["environment"]},
+        {
+            item["name"]: item["value"]
+            for item in express("users")["primaryContainer"]["environment"]
+        },
     ):
         assert variables["JWKS_URL"] == "https://auth.example.com/.well-known/jwks.json"
         assert variables["PUBLIC_URL"] == "https://auth.example.com"
@@ -74,4 +81,14 @@ def test_only_auth_holds_the_key_encryption_key() -> None:
         "ImageConfiguration"
     ]["RuntimeEnvironmentSecrets"]
     assert "KEY_ENCRYPTION_KEY" not in users_secrets
-    assert "KEY_ENCRYPTION_KEY" not in {item["name"] for item in express("users")["primaryContainer"]["secrets"]}
+    assert "KEY_ENCRYPTION_KEY" not in {
+        item["name"] for item in express("users")["primaryContainer"]["secrets"]
+    }
+
+
+def test_every_placeholder_is_a_documented_example_setting() -> None:
+    templates = [path for path in DEPLOY.rglob("*.json") if path.name != "settings.example.json"]
+    used = set().union(*(placeholders(load_template(path)) for path in templates))
+    readme = (DEPLOY / "README.md").read_text()
+    assert sorted(name for name in used if f"`{name}`" not in readme) == []
+    assert used - {"TaskDefinitionArn"} == set(example_settings())

@@ -57,7 +57,9 @@ def ecs() -> Any:
 
 
 def service_task_definitions(client: Any) -> dict[str, str]:
-    described = client.describe_services(cluster="auth-platform", services=["auth", "users", "gateway"])
+    described = client.describe_services(
+        cluster="auth-platform", services=["auth", "users", "gateway"]
+    )
     return {service["serviceName"]: service["taskDefinition"] for service in described["services"]}
 
 
@@ -66,18 +68,26 @@ def test_first_release_registers_migrates_and_creates_every_service(aws: dict[st
     said: list[str] = []
     arns = Release(aws, client, timing=FAST, say=said.append).run(CONTAINERS)
 
-    families = {arn.split("/")[-1].split(":")[0] for arn in client.list_task_definitions()["taskDefinitionArns"]}
+    families = {
+        arn.split("/")[-1].split(":")[0]
+        for arn in client.list_task_definitions()["taskDefinitionArns"]
+    }
     assert families == FAMILIES
     assert service_task_definitions(client) == arns
     migrations = client.describe_tasks(
         cluster="auth-platform", tasks=client.list_tasks(cluster="auth-platform")["taskArns"]
     )["tasks"]
-    assert sorted(task["group"] for task in migrations) == ["release:auth-migrate", "release:users-migrate"]
+    assert sorted(task["group"] for task in migrations) == [
+        "release:auth-migrate",
+        "release:users-migrate",
+    ]
     assert all(task["lastStatus"] == "STOPPED" for task in migrations)
     assert said.index("auth-migrate: succeeded") < said.index(
         f"service auth: created with {arns['auth']}"
     )
-    registered = client.describe_task_definition(taskDefinition="auth-platform-auth")["taskDefinition"]
+    registered = client.describe_task_definition(taskDefinition="auth-platform-auth")[
+        "taskDefinition"
+    ]
     assert registered["containerDefinitions"][0]["image"].endswith("/auth-platform-auth:0.1.0")
 
 
@@ -97,7 +107,9 @@ def test_a_second_release_with_the_same_settings_registers_nothing(aws: dict[str
 def test_a_new_image_tag_rolls_every_service_to_a_new_revision(aws: dict[str, Any]) -> None:
     client = ecs()
     Release(aws, client, timing=FAST, say=lambda _: None).run(CONTAINERS)
-    second = Release({**aws, "ImageTag": "0.2.0"}, client, timing=FAST, say=lambda _: None).run(CONTAINERS)
+    second = Release({**aws, "ImageTag": "0.2.0"}, client, timing=FAST, say=lambda _: None).run(
+        CONTAINERS
+    )
 
     assert all(arn.endswith(":2") for arn in second.values())
     assert service_task_definitions(client) == second
@@ -112,12 +124,17 @@ def test_one_container_is_released_on_its_own(aws: dict[str, Any]) -> None:
     users = next(container for container in CONTAINERS if container.name == "users")
     Release(aws, client, timing=FAST, say=lambda _: None).run([users])
 
-    families = {arn.split("/")[-1].split(":")[0] for arn in client.list_task_definitions()["taskDefinitionArns"]}
+    families = {
+        arn.split("/")[-1].split(":")[0]
+        for arn in client.list_task_definitions()["taskDefinitionArns"]
+    }
     assert families == {"auth-platform-users", "auth-platform-users-migrate"}
     assert set(service_task_definitions(client)) == {"users"}
 
 
-def test_a_failed_migration_stops_the_release_before_any_service_changes(aws: dict[str, Any]) -> None:
+def test_a_failed_migration_stops_the_release_before_any_service_changes(
+    aws: dict[str, Any],
+) -> None:
     client = ecs()
 
     def migration_exits_1(parsed: dict[str, Any], **_: Any) -> None:
@@ -128,7 +145,9 @@ def test_a_failed_migration_stops_the_release_before_any_service_changes(aws: di
             task["stoppedReason"] = "Essential container in task exited"
 
     client.meta.events.register("after-call.ecs.DescribeTasks", migration_exits_1)
-    with pytest.raises(ReleaseError, match=r"auth-migrate: failed \(exit codes \{'auth-migrate': 1\}"):
+    with pytest.raises(
+        ReleaseError, match=r"auth-migrate: failed \(exit codes \{'auth-migrate': 1\}"
+    ):
         Release(aws, client, timing=FAST, say=lambda _: None).run(CONTAINERS)
     assert service_task_definitions(client) == {}
     assert client.list_tasks(cluster="auth-platform")["taskArns"], "the job did run"
@@ -142,7 +161,7 @@ def test_a_migration_that_cannot_start_stops_the_release(aws: dict[str, Any]) ->
         parsed["failures"] = [{"reason": "Capacity is unavailable at this time."}]
 
     client.meta.events.register("after-call.ecs.RunTask", no_capacity)
-    with pytest.raises(ReleaseError, match="auth-migrate: the task did not start.*Capacity"):
+    with pytest.raises(ReleaseError, match=r"auth-migrate: the task did not start.*Capacity"):
         Release(aws, client, timing=FAST, say=lambda _: None).run(CONTAINERS)
     assert service_task_definitions(client) == {}
 
@@ -163,9 +182,20 @@ def test_migrate_only_runs_the_jobs_and_touches_no_service(aws: dict[str, Any]) 
     assert len(client.list_tasks(cluster="auth-platform")["taskArns"]) == 2
 
 
-def test_dry_run_prints_validated_calls_and_needs_no_aws(capsys: pytest.CaptureFixture[str]) -> None:
-    assert release.main(["--settings", str(Path("deploy/settings.example.json").resolve()), "--dry-run"]) == 0
-    calls = [line.split(" ", 4)[3:] for line in capsys.readouterr().out.splitlines() if line.startswith("would call")]
+def test_dry_run_prints_validated_calls_and_needs_no_aws(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert (
+        release.main(
+            ["--settings", str(Path("deploy/settings.example.json").resolve()), "--dry-run"]
+        )
+        == 0
+    )
+    calls = [
+        line.split(" ", 4)[3:]
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("would call")
+    ]
     operations = [operation for operation, _ in calls]
     assert operations == [
         *["RegisterTaskDefinition"] * 5,

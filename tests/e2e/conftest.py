@@ -5,14 +5,13 @@ With `E2E_GATEWAY_URL` set, the suite runs once against that gateway instead (th
 compose stack), skipping the tests that need to touch the processes.
 """
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Protocol
 
 import httpx
 import pytest
-from stack import Stack, running_stack
+from stack import EXTERNAL_GATEWAY_URL, Stack, running_stack
 
 
 class DatabaseFactory(Protocol):
@@ -20,8 +19,6 @@ class DatabaseFactory(Protocol):
 
     def create(self) -> str: ...
 
-
-EXTERNAL_GATEWAY_URL = os.environ.get("E2E_GATEWAY_URL")
 
 if EXTERNAL_GATEWAY_URL:
 
@@ -44,7 +41,7 @@ def stack(
         yield running
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def private_stack(
     database_factory: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., AbstractContextManager[Stack]]:

@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# A gateway someone else started (the compose stack): the suite runs against it instead.
+EXTERNAL_GATEWAY_URL = os.environ.get("E2E_GATEWAY_URL")
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 20.0
 
@@ -50,6 +52,8 @@ class Stack:
     started_in: float = 0.0
     ports: list[int] = field(default_factory=list)
     external_url: str | None = None
+    tls_port: int | None = None
+    internal_port: int = 0
 
     @classmethod
     def external(cls, url: str) -> "Stack":
@@ -63,7 +67,14 @@ class Stack:
 
     @property
     def url(self) -> str:
+        """The gateway's public base URL (HTTPS when the stack was started with TLS)."""
+        if self.tls_port:
+            return f"https://127.0.0.1:{self.tls_port}"
         return self.external_url or f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def plain_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
 
     @property
     def auth_url(self) -> str:
@@ -129,7 +140,8 @@ def _descendants(root: int) -> list[int]:
 def wait_until_ready(stack: Stack, timeout: float = START_TIMEOUT_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     paths = ("/auth/ready", "/users/ready")
-    with httpx.Client(base_url=stack.url, timeout=2) as client:
+    # verify=False: a TLS stack in the tests serves a certificate the test just made.
+    with httpx.Client(base_url=stack.url, timeout=2, verify=False) as client:  # noqa: S501
         while time.monotonic() < deadline:
             if stack.process is not None and stack.process.poll() is not None:
                 raise RuntimeError(f"make run exited early:\n{stack.log()[-4000:]}")
@@ -161,6 +173,16 @@ def running_stack(
     """Start `make run` with its own ports and databases; stop it and everything it started."""
     gateway_port, auth_port, users_port = free_port(), free_port(), free_port()
     internal_port = free_port()
+    tls_port = free_port() if "GATEWAY_TLS_CERT_FILE" in extra_env else None
+    if tls_port:
+        extra_env = {"GATEWAY_TLS_PORT": str(tls_port), **extra_env}
+    replica_ports: list[int] = []
+    for service, first_port in (("AUTH", auth_port), ("USERS", users_port)):
+        replicas = int(extra_env.get(f"{service}_REPLICAS", "1"))
+        if replicas > 1:
+            ports = [first_port] + [free_port() for _ in range(replicas - 1)]
+            replica_ports += ports[1:]
+            extra_env = {f"{service}_REPLICA_PORTS": ",".join(map(str, ports)), **extra_env}
     env = {
         **os.environ,
         "GATEWAY_PORT": str(gateway_port),
@@ -186,7 +208,11 @@ def running_stack(
             start_new_session=True,
         )
     stack = Stack(process, env, log_path, gateway_port, auth_port, users_port)
-    stack.ports = [gateway_port, auth_port, users_port, internal_port]
+    stack.ports = [gateway_port, auth_port, users_port, internal_port, *replica_ports]
+    stack.internal_port = internal_port
+    if tls_port:
+        stack.tls_port = tls_port
+        stack.ports.append(tls_port)
     try:
         wait_until_ready(stack)
         stack.started_in = time.monotonic() - started

@@ -5,7 +5,6 @@ import time
 import anyio
 import bcrypt
 import pytest
-
 from auth_service.passwords import (
     PasswordHasher,
     PasswordPolicyError,

@@ -7,8 +7,6 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from auth_service.clock import utcnow
 from auth_service.db import Database
 from auth_service.keys import KeyEncryption, KeyTimings, SigningKeyStore
@@ -18,6 +16,7 @@ from auth_service.tokens import (
     issue_access_token,
     verify_access_token,
 )
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 pytestmark = pytest.mark.anyio
 

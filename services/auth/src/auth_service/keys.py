@@ -112,20 +112,32 @@ def is_published(key: SigningKey, now: datetime) -> bool:
     return key.published_until is None or key.published_until > now
 
 
-async def add_key(
-    session: AsyncSession, encryption: KeyEncryption, *, activates_at: datetime, now: datetime
-) -> SigningKey:
-    """Insert a new key (`active` when `activates_at` is now, else `next`) and commit.
+async def _last_sequence(session: AsyncSession) -> int:
+    return (await session.scalar(select(func.max(SigningKey.sequence)))) or 0
 
-    Raises `IntegrityError` when another writer added a key at the same time (the sequence
-    is unique): the caller decides whether losing that race matters.
+
+async def add_key(
+    session: AsyncSession,
+    encryption: KeyEncryption,
+    *,
+    sequence: int,
+    publish_delay: timedelta,
+) -> SigningKey:
+    """Insert a new key (`active` at once without a delay, else `next`) and commit.
+
+    The delay counts from the insert, after the (slow) key generation.
+
+    `sequence` is the last one seen when the caller decided to add a key, plus one: when
+    another writer added a key since, the unique sequence makes this insert fail
+    (`IntegrityError`), and the caller decides whether losing that race matters.
     """
     private_key = await asyncio.to_thread(generate_private_key)
     jwk = public_jwk(private_key)
-    sequence = (await session.scalar(select(func.max(SigningKey.sequence)))) or 0
+    now = utcnow()
+    activates_at = now + publish_delay
     key = SigningKey(
         kid=jwk["kid"],
-        sequence=sequence + 1,
+        sequence=sequence,
         state="active" if activates_at <= now else "next",
         public_jwk=jwk,
         private_key_encrypted=encryption.encrypt(jwk["kid"], private_key),
@@ -139,15 +151,17 @@ async def add_key(
 
 async def ensure_signing_key(session: AsyncSession, encryption: KeyEncryption) -> None:
     """Create an immediately active key when none can sign; safe when replicas race."""
-    now = utcnow()
+    last = await _last_sequence(session)
     signing = await session.scalar(
-        select(func.count()).select_from(SigningKey).where(SigningKey.state != "retired")
+        select(func.count())
+        .select_from(SigningKey)
+        .where(SigningKey.state != "retired", SigningKey.activates_at <= utcnow())
     )
     await session.commit()
     if signing:
         return
     try:
-        key = await add_key(session, encryption, activates_at=now, now=now)
+        key = await add_key(session, encryption, sequence=last + 1, publish_delay=timedelta(0))
     except IntegrityError:
         # Another replica created it first; its key is the one everybody uses.
         await session.rollback()
@@ -160,9 +174,11 @@ async def rotate(
     session: AsyncSession, encryption: KeyEncryption, timings: KeyTimings
 ) -> SigningKey:
     """Add a `next` key that signs once it has been published for `publish_delay`."""
-    now = utcnow()
+    last = await _last_sequence(session)
     try:
-        key = await add_key(session, encryption, activates_at=now + timings.publish_delay, now=now)
+        key = await add_key(
+            session, encryption, sequence=last + 1, publish_delay=timings.publish_delay
+        )
     except IntegrityError as exc:
         await session.rollback()
         raise KeyOperationError("another key was added at the same moment; try again") from exc

@@ -1,0 +1,225 @@
+"""Benchmark the users service through the gateway: `/users/me` against `/users/health`.
+
+    .venv/bin/python scripts/bench_users.py [--backend sqlite|postgresql] [--duration 10]
+
+Starts a stack of its own (`make run` on free ports, as the e2e suite does), registers an
+account, takes a token, then loads the gateway with wrk, alternating the two paths so that
+both meet the same machine state. Prints:
+- requests per second of each, and `/users/me` as a ratio of `/users/health` (goal >= 0.75);
+- the JWKS fetches the users service made during the load (goal: at most one), counted
+  from its own log lines (`jwks_fetched`, `jwks_fetch_failed`);
+- each process's resident memory after the run (goal for the services: <= 80 MB).
+A figure of a run with errors (non-2xx answers, socket errors) is reported as invalid.
+"""
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests" / "e2e"), str(ROOT)]
+
+from stack import Stack, running_stack  # noqa: E402 - the e2e harness, found via sys.path
+
+from testsupport.databases import DatabaseFactory  # noqa: E402
+
+PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway account
+RATIO_GOAL = 0.75
+RSS_GOAL_MB = 80.0
+JWKS_FETCH_EVENTS = ('"event": "jwks_fetched"', '"event": "jwks_fetch_failed"')
+
+
+@dataclass
+class WrkResult:
+    requests_per_second: float
+    requests: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+
+
+def run_wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> WrkResult:
+    """One wrk run; its throughput, latency percentiles and every kind of error it saw."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run(  # noqa: S603 - wrk from PATH, our arguments
+        command, capture_output=True, text=True, check=True, timeout=seconds + 30
+    ).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    return WrkResult(
+        requests_per_second=float(_field(r"Requests/sec:\s+([\d.]+)", output)),
+        requests=int(_field(r"(\d+) requests in", output)),
+        errors=errors,
+        p50_ms=_latency_ms(_field(r"50%\s+([\d.]+\w+)", output)),
+        p99_ms=_latency_ms(_field(r"99%\s+([\d.]+\w+)", output)),
+    )
+
+
+def _field(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    if match is None:
+        raise RuntimeError(f"wrk output without {pattern!r}:\n{text}")
+    return match.group(1)
+
+
+def _latency_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def access_token(gateway: str) -> str:
+    """A new account's access token, with its profile created and its token verified once."""
+    email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
+    with httpx.Client(base_url=gateway, timeout=30) as client:
+        client.post(
+            "/auth/register", json={"email": email, "password": PASSWORD}
+        ).raise_for_status()
+        tokens = client.post(
+            "/auth/token", data={"grant_type": "password", "username": email, "password": PASSWORD}
+        )
+        tokens.raise_for_status()
+        token: str = tokens.json()["access_token"]
+        client.get("/users/me", headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+    return token
+
+
+def jwks_fetches(stack: Stack) -> int:
+    return sum(stack.log().count(event) for event in JWKS_FETCH_EVENTS)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def gateway_pids(stack: Stack) -> list[int]:
+    process = stack.require_local()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"traefik" in (entry / "cmdline").read_bytes().split(b"\x00")[0]:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    # Only the gateway of this stack: it is a descendant of our `make run`.
+    return [pid for pid in found if _descends_from(pid, process.pid)]
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each path")
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
+        return 2
+
+    with tempfile.TemporaryDirectory(prefix="bench-users-") as scratch:
+        databases = DatabaseFactory(args.backend, Path(scratch))
+        try:
+            urls = (databases.create(), databases.create())
+            with running_stack(urls, Path(scratch)) as stack:
+                return bench(stack, args)
+        finally:
+            databases.drop_all()
+
+
+def bench(stack: Stack, args: argparse.Namespace) -> int:
+    token = access_token(stack.url)
+    paths = {
+        "/users/health": {},
+        "/users/me": {"Authorization": f"Bearer {token}"},
+    }
+    for path, headers in paths.items():  # warm-up: connections, caches, the JIT-less path
+        run_wrk(stack.url + path, 2, args.connections, headers)
+
+    fetches_before = jwks_fetches(stack)
+    results: dict[str, list[WrkResult]] = {path: [] for path in paths}
+    for _ in range(args.rounds):
+        for path, headers in paths.items():
+            results[path].append(
+                run_wrk(stack.url + path, args.duration, args.connections, headers)
+            )
+    fetches_during = jwks_fetches(stack) - fetches_before
+
+    rss = {
+        "auth": [rss_mb(pid) for pid in stack.service_pids("auth")],
+        "users": [rss_mb(pid) for pid in stack.service_pids("users")],
+        "gateway": [rss_mb(pid) for pid in gateway_pids(stack)],
+    }
+
+    def mean_rps(path: str) -> float:
+        return sum(r.requests_per_second for r in results[path]) / len(results[path])
+
+    ratio = mean_rps("/users/me") / mean_rps("/users/health")
+    errors = sum(r.errors for runs in results.values() for r in runs)
+    print(
+        f"users service benchmark: backend {args.backend}, wrk -t2 -c{args.connections}, "
+        f"{args.rounds} x {args.duration}s per path, alternating, through the gateway"
+    )
+    for path, runs in results.items():
+        per_run = ", ".join(f"{r.requests_per_second:.0f}" for r in runs)
+        print(
+            f"  {path:14} {mean_rps(path):8.0f} req/s  (runs: {per_run}; "
+            f"p50 {runs[-1].p50_ms:.2f} ms, p99 {runs[-1].p99_ms:.2f} ms)"
+        )
+    print(f"  ratio /users/me : /users/health = {ratio:.2f}   (goal >= {RATIO_GOAL})")
+    print(f"  JWKS fetches during the load     = {fetches_during}      (goal <= 1)")
+    for name, values in rss.items():
+        shown = ", ".join(f"{value:.1f}" for value in values) or "?"
+        goal = f"   (goal <= {RSS_GOAL_MB:.0f} MB)" if name != "gateway" else ""
+        print(f"  RSS after, {name:8} = {shown} MB{goal}")
+    print(f"  errors (non-2xx, socket)         = {errors}")
+    print(
+        json.dumps(
+            {
+                "backend": args.backend,
+                "rps": {path: round(mean_rps(path)) for path in results},
+                "ratio": round(ratio, 3),
+                "jwks_fetches": fetches_during,
+                "rss_mb": {name: [round(v, 1) for v in values] for name, values in rss.items()},
+                "errors": errors,
+            }
+        )
+    )
+    if errors:
+        print("INVALID: the load met errors; the figures above do not count", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
