@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED := 1
 
 SERVICES := services/auth services/users libs/service-kit
 
-.PHONY: help sync run migrate test test-unit test-e2e lint fmt clean
+.PHONY: help sync run migrate test test-unit test-e2e test-faults lint fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,10 +51,14 @@ test-unit: sync
 test-e2e: sync ## black-box tests through the real gateway (starts the stack itself)
 	@$(RUN) pytest tests/e2e
 
+test-faults: sync ## replicas killed under load, PostgreSQL restarted (its own PostgreSQL)
+	@$(RUN) pytest tests/faults -s
+
 lint: sync ## ruff, ruff format --check, mypy --strict
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
-	@for target in $(foreach s,$(SERVICES),$(s)/src $(s)/tests) tests/e2e "conftest.py testsupport"; do \
+	@for target in $(foreach s,$(SERVICES),$(s)/src $(s)/tests) tests/e2e tests/faults \
+		"conftest.py testsupport scripts"; do \
 		echo "mypy $$target"; $(RUN) mypy $$target || exit 1; done
 
 fmt: sync ## format and autofix

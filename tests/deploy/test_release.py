@@ -25,31 +25,48 @@ FAMILIES = {
 }
 
 
+@pytest.fixture(scope="module")
+def network() -> Iterator[dict[str, Any]]:
+    """A mocked account with the network the stack would create (set up once: it is slow)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+        monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        with mock_aws():
+            ec2 = boto3.client("ec2", region_name=REGION)
+            vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+            ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+            subnets = [
+                ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24")["Subnet"]["SubnetId"]
+                for n in (1, 2)
+            ]
+            groups = {
+                name: ec2.create_security_group(
+                    GroupName=name, Description=name, VpcId=vpc
+                )["GroupId"]
+                for name in ("services", "gateway")
+            }
+            yield {
+                "PrivateSubnetIds": subnets,
+                "ServiceSecurityGroupId": groups["services"],
+                "GatewaySecurityGroupId": groups["gateway"],
+            }
+
+
 @pytest.fixture
-def aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """A mocked account with the network and cluster the stack would create; its settings."""
+def aws(
+    network: dict[str, Any], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> dict[str, Any]:
+    """A cluster of the test's own in the mocked account, and the settings that name it."""
     # moto reports this many running tasks per service (its documented knob).
     monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "2")
-    with mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
-        subnets = [
-            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24")["Subnet"]["SubnetId"]
-            for n in (1, 2)
-        ]
-        groups = {
-            name: ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
-            for name in ("services", "gateway")
-        }
-        boto3.client("ecs", region_name=REGION).create_cluster(clusterName="auth-platform")
-        settings = example_settings()
-        settings.update(
-            PrivateSubnetIds=subnets,
-            ServiceSecurityGroupId=groups["services"],
-            GatewaySecurityGroupId=groups["gateway"],
-        )
-        yield settings
+    cluster = request.node.name[:200].replace("[", "-").replace("]", "")
+    boto3.client("ecs", region_name=REGION).create_cluster(clusterName=cluster)
+    return {**example_settings(), **network, "ClusterName": cluster}
 
 
 def ecs() -> Any:
@@ -58,7 +75,7 @@ def ecs() -> Any:
 
 def service_task_definitions(client: Any) -> dict[str, str]:
     described = client.describe_services(
-        cluster="auth-platform", services=["auth", "users", "gateway"]
+        cluster=CLUSTER, services=["auth", "users", "gateway"]
     )
     return {service["serviceName"]: service["taskDefinition"] for service in described["services"]}
 
@@ -75,7 +92,7 @@ def test_first_release_registers_migrates_and_creates_every_service(aws: dict[st
     assert families == FAMILIES
     assert service_task_definitions(client) == arns
     migrations = client.describe_tasks(
-        cluster="auth-platform", tasks=client.list_tasks(cluster="auth-platform")["taskArns"]
+        cluster=CLUSTER, tasks=client.list_tasks(cluster=CLUSTER)["taskArns"]
     )["tasks"]
     assert sorted(task["group"] for task in migrations) == [
         "release:auth-migrate",
@@ -150,7 +167,7 @@ def test_a_failed_migration_stops_the_release_before_any_service_changes(
     ):
         Release(aws, client, timing=FAST, say=lambda _: None).run(CONTAINERS)
     assert service_task_definitions(client) == {}
-    assert client.list_tasks(cluster="auth-platform")["taskArns"], "the job did run"
+    assert client.list_tasks(cluster=CLUSTER)["taskArns"], "the job did run"
 
 
 def test_a_migration_that_cannot_start_stops_the_release(aws: dict[str, Any]) -> None:
@@ -179,7 +196,7 @@ def test_migrate_only_runs_the_jobs_and_touches_no_service(aws: dict[str, Any]) 
     arns = Release(aws, client, timing=FAST, say=lambda _: None).run(CONTAINERS, migrate_only=True)
     assert set(arns) == {"auth-migrate", "users-migrate"}
     assert service_task_definitions(client) == {}
-    assert len(client.list_tasks(cluster="auth-platform")["taskArns"]) == 2
+    assert len(client.list_tasks(cluster=CLUSTER)["taskArns"]) == 2
 
 
 def test_dry_run_prints_validated_calls_and_needs_no_aws(
