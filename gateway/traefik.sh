@@ -20,6 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${AUTH_PORT:=8001}"
 : "${USERS_PORT:=8002}"
 : "${GATEWAY_LOG_LEVEL:=INFO}"
+: "${GATEWAY_ACCESS_LOG:=true}"
 # Proxies in front of the gateway (CIDRs, comma-separated) whose X-Forwarded-For is kept;
 # from anyone else it is replaced by the connection's address.
 : "${GATEWAY_TRUSTED_IPS:=}"
@@ -60,8 +61,9 @@ set -- "$@" \
   --serversTransport.forwardingTimeouts.responseHeaderTimeout=30s \
   --log.level="${GATEWAY_LOG_LEVEL}" \
   --log.format=json \
-  --accessLog=true \
+  --accessLog="${GATEWAY_ACCESS_LOG}" \
   --accessLog.format=json \
+  --accessLog.bufferingSize=100 \
   --accessLog.fields.headers.defaultMode=drop \
   --accessLog.fields.headers.names.X-Request-Id=keep
 

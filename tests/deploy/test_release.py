@@ -15,6 +15,7 @@ from deploy.release import CONTAINERS, Release, ReleaseError, Timing
 from deploy.render import load_settings
 
 REGION = "eu-west-1"
+CLUSTER = "auth-platform"
 FAST = Timing(delay=0, migration_attempts=10, stable_attempts=3)
 FAMILIES = {
     "auth-platform-auth",
@@ -25,48 +26,32 @@ FAMILIES = {
 }
 
 
-@pytest.fixture(scope="module")
-def network() -> Iterator[dict[str, Any]]:
-    """A mocked account with the network the stack would create (set up once: it is slow)."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-        monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        with mock_aws():
-            ec2 = boto3.client("ec2", region_name=REGION)
-            vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-            ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
-            subnets = [
-                ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24")["Subnet"]["SubnetId"]
-                for n in (1, 2)
-            ]
-            groups = {
-                name: ec2.create_security_group(
-                    GroupName=name, Description=name, VpcId=vpc
-                )["GroupId"]
-                for name in ("services", "gateway")
-            }
-            yield {
-                "PrivateSubnetIds": subnets,
-                "ServiceSecurityGroupId": groups["services"],
-                "GatewaySecurityGroupId": groups["gateway"],
-            }
-
-
 @pytest.fixture
-def aws(
-    network: dict[str, Any], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> dict[str, Any]:
-    """A cluster of the test's own in the mocked account, and the settings that name it."""
-    # moto reports this many running tasks per service (its documented knob).
+def aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A mocked account with the network and cluster the stack would create; its settings."""
+    # moto's documented knobs: this many running tasks per service; no AMI catalogue (slow).
     monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "2")
-    cluster = request.node.name[:200].replace("[", "-").replace("]", "")
-    boto3.client("ecs", region_name=REGION).create_cluster(clusterName=cluster)
-    return {**example_settings(), **network, "ClusterName": cluster}
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24")["Subnet"]["SubnetId"]
+            for n in (1, 2)
+        ]
+        groups = {
+            name: ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
+            for name in ("services", "gateway")
+        }
+        boto3.client("ecs", region_name=REGION).create_cluster(clusterName=CLUSTER)
+        settings = example_settings()
+        settings.update(
+            PrivateSubnetIds=subnets,
+            ServiceSecurityGroupId=groups["services"],
+            GatewaySecurityGroupId=groups["gateway"],
+        )
+        yield settings
 
 
 def ecs() -> Any:
@@ -74,9 +59,7 @@ def ecs() -> Any:
 
 
 def service_task_definitions(client: Any) -> dict[str, str]:
-    described = client.describe_services(
-        cluster=CLUSTER, services=["auth", "users", "gateway"]
-    )
+    described = client.describe_services(cluster=CLUSTER, services=["auth", "users", "gateway"])
     return {service["serviceName"]: service["taskDefinition"] for service in described["services"]}
 
 

@@ -196,6 +196,7 @@ def running_stack(
     }
     for inherited in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
         env.pop(inherited, None)
+    workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "stack.log"
     started = time.monotonic()
     with log_path.open("wb") as log_file:

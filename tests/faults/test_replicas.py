@@ -18,7 +18,7 @@ import httpx
 import pytest
 from stack import Stack, running_stack
 
-from conftest import PrivatePostgres
+from testsupport.postgres_server import PrivatePostgres
 
 LOAD_SECONDS = 45.0
 KILL_AFTER_SECONDS = 15.0

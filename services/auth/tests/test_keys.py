@@ -89,7 +89,8 @@ async def test_rotation_publishes_first_signs_later_and_keeps_the_old_key(
     assert _kids(store) == [old, new]  # the old key verifies what it signed
     async with database.sessions() as session:
         retired = await session.get(SigningKey, old)
-        assert retired is not None and retired.state == "retired"
+        assert retired is not None
+        assert retired.state == "retired"
         assert retired.published_until == retired.retired_at + TIMINGS.retention
 
 

@@ -1,7 +1,6 @@
 """Access tokens: RFC 9068 shape, and every check verification makes."""
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -25,10 +24,10 @@ TIMINGS = KeyTimings(publish_delay=timedelta(seconds=1), retention=timedelta(min
 
 
 @pytest.fixture
-async def keys(database: Database) -> AsyncIterator[SigningKeyStore]:
+async def keys(database: Database) -> SigningKeyStore:
     store = SigningKeyStore(database.sessions, KeyEncryption("test-kek"), TIMINGS, 300)
     await store.bootstrap()
-    yield store
+    return store
 
 
 def _issue(keys: SigningKeyStore, **overrides: Any) -> str:
