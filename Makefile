@@ -47,7 +47,7 @@ test-unit: sync
 	@$(RUN) pytest libs/service-kit/tests
 	@$(RUN) pytest services/auth/tests
 	@$(RUN) pytest services/users/tests
-	@$(RUN) pytest tests/deploy
+	@$(RUN) pytest tests/deploy tests/docs
 
 test-e2e: sync ## black-box tests through the real gateway (starts the stack itself)
 	@$(RUN) pytest tests/e2e
@@ -58,7 +58,7 @@ test-faults: sync ## replicas killed under load, PostgreSQL restarted (its own P
 lint: sync ## ruff, ruff format --check, mypy --strict
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
-	@for target in $(foreach s,$(SERVICES),$(s)/src $(s)/tests) tests/e2e tests/faults tests/deploy deploy \
+	@for target in $(foreach s,$(SERVICES),$(s)/src $(s)/tests) tests/e2e tests/faults tests/deploy tests/docs deploy \
 		"conftest.py testsupport scripts"; do \
 		echo "mypy $$target"; $(RUN) mypy $$target || exit 1; done
 

@@ -5,9 +5,15 @@ from typing import Protocol
 
 import pytest
 from auth_service.db import Database
-from helpers import create_schema, create_schema_async, running_app, settings_for
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.auth.tests.helpers import (
+    create_schema,
+    create_schema_async,
+    running_app,
+    settings_for,
+)
 
 
 @pytest.fixture

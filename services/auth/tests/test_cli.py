@@ -5,7 +5,8 @@ import json
 
 import pytest
 from auth_service.cli import main
-from helpers import STRONG_PASSWORD
+
+from services.auth.tests.helpers import STRONG_PASSWORD
 
 
 @pytest.fixture

@@ -91,6 +91,7 @@ async def test_rotation_publishes_first_signs_later_and_keeps_the_old_key(
         retired = await session.get(SigningKey, old)
         assert retired is not None
         assert retired.state == "retired"
+        assert retired.retired_at is not None
         assert retired.published_until == retired.retired_at + TIMINGS.retention
 
 

@@ -3,8 +3,14 @@
 import asyncio
 
 import pytest
-from helpers import OTHER_STRONG_PASSWORD, STRONG_PASSWORD, password_login, register
 from httpx import AsyncClient
+
+from services.auth.tests.helpers import (
+    OTHER_STRONG_PASSWORD,
+    STRONG_PASSWORD,
+    password_login,
+    register,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -2,8 +2,9 @@
 
 import jwt
 import pytest
-from helpers import password_login, register
 from httpx import AsyncClient
+
+from services.auth.tests.helpers import password_login, register
 
 pytestmark = pytest.mark.anyio
 

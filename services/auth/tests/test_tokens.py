@@ -70,7 +70,7 @@ async def test_verification_refuses_anything_but_our_exact_tokens(keys: SigningK
         _forge({**claims, "aud": "other"}, stranger, kid=kid, typ="at+jwt"),
         _forge(claims, "secret" * 6, alg="HS256", kid=kid, typ="at+jwt"),
         good.rsplit(".", 1)[0] + ".",  # signature stripped
-        jwt.encode(claims, None, algorithm="none", headers={"kid": kid, "typ": "at+jwt"}),
+        jwt.encode(claims, "", algorithm="none", headers={"kid": kid, "typ": "at+jwt"}),
     ]
     for token in forged:
         with pytest.raises(InvalidAccessTokenError):

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import anyio
 import bcrypt
-from zxcvbn import zxcvbn  # type: ignore[import-untyped]
+from zxcvbn import zxcvbn
 
 MIN_LENGTH = 8
 # bcrypt reads at most 72 bytes; longer input would be silently truncated, so it is refused.

@@ -24,7 +24,8 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def get_token_verifier(request: Request) -> TokenVerifier:
+async def get_token_verifier(request: Request) -> TokenVerifier:
+    # `async`, so FastAPI calls it inline rather than in its thread pool, on every request.
     verifier: TokenVerifier = request.app.state.token_verifier
     return verifier
 
