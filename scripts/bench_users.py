@@ -10,20 +10,32 @@ both meet the same machine state. Prints:
   from its own log lines (`jwks_fetched`, `jwks_fetch_failed`);
 - each process's resident memory after the run (goal for the services: <= 80 MB).
 A figure of a run with errors (non-2xx answers, socket errors) is reported as invalid.
+
+Then, to say where the difference goes, the CPU time per request inside the users app alone
+(ASGI calls in this process: no gateway, no sockets) for `/users/health`, `/users/me` with
+and without the verified-token cache, and the profile read by itself.
 """
 
 import argparse
+import asyncio
+import functools
 import json
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "e2e"), str(ROOT)]
@@ -31,6 +43,9 @@ sys.path[:0] = [str(ROOT / "tests" / "e2e"), str(ROOT)]
 from stack import Stack, running_stack  # noqa: E402 - the e2e harness, found via sys.path
 
 from testsupport.databases import DatabaseFactory  # noqa: E402
+from users_service import migrations, profiles  # noqa: E402
+from users_service.main import create_app  # noqa: E402
+from users_service.settings import Settings  # noqa: E402
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway account
 RATIO_GOAL = 0.75
@@ -103,11 +118,15 @@ def jwks_fetches(stack: Stack) -> int:
     return sum(stack.log().count(event) for event in JWKS_FETCH_EVENTS)
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def memory_mb(pid: int) -> tuple[float, float]:
+    """Resident (RSS) and proportional (PSS: shared library pages split among their users)."""
+    rss = pss = float("nan")
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Rss:"):
+            rss = int(line.split()[1]) / 1024
+        elif line.startswith("Pss:"):
+            pss = int(line.split()[1]) / 1024
+    return rss, pss
 
 
 def gateway_pids(stack: Stack) -> list[int]:
@@ -152,7 +171,11 @@ def main() -> int:
         try:
             urls = (databases.create(), databases.create())
             with running_stack(urls, Path(scratch)) as stack:
-                return bench(stack, args)
+                status = bench(stack, args)
+            breakdown_database = databases.create()
+            migrations.upgrade(breakdown_database)
+            print_breakdown(asyncio.run(in_process_breakdown(breakdown_database)))
+            return status
         finally:
             databases.drop_all()
 
@@ -175,10 +198,10 @@ def bench(stack: Stack, args: argparse.Namespace) -> int:
             )
     fetches_during = jwks_fetches(stack) - fetches_before
 
-    rss = {
-        "auth": [rss_mb(pid) for pid in stack.service_pids("auth")],
-        "users": [rss_mb(pid) for pid in stack.service_pids("users")],
-        "gateway": [rss_mb(pid) for pid in gateway_pids(stack)],
+    memory = {
+        "auth": [memory_mb(pid) for pid in stack.service_pids("auth")],
+        "users": [memory_mb(pid) for pid in stack.service_pids("users")],
+        "gateway": [memory_mb(pid) for pid in gateway_pids(stack)],
     }
 
     def mean_rps(path: str) -> float:
@@ -198,10 +221,10 @@ def bench(stack: Stack, args: argparse.Namespace) -> int:
         )
     print(f"  ratio /users/me : /users/health = {ratio:.2f}   (goal >= {RATIO_GOAL})")
     print(f"  JWKS fetches during the load     = {fetches_during}      (goal <= 1)")
-    for name, values in rss.items():
-        shown = ", ".join(f"{value:.1f}" for value in values) or "?"
-        goal = f"   (goal <= {RSS_GOAL_MB:.0f} MB)" if name != "gateway" else ""
-        print(f"  RSS after, {name:8} = {shown} MB{goal}")
+    for name, values in memory.items():
+        shown = ", ".join(f"RSS {rss:.1f} MB, PSS {pss:.1f} MB" for rss, pss in values) or "?"
+        goal = f"   (goal: RSS <= {RSS_GOAL_MB:.0f} MB)" if name != "gateway" else ""
+        print(f"  memory after, {name:8} = {shown}{goal}")
     print(f"  errors (non-2xx, socket)         = {errors}")
     print(
         json.dumps(
@@ -210,7 +233,12 @@ def bench(stack: Stack, args: argparse.Namespace) -> int:
                 "rps": {path: round(mean_rps(path)) for path in results},
                 "ratio": round(ratio, 3),
                 "jwks_fetches": fetches_during,
-                "rss_mb": {name: [round(v, 1) for v in values] for name, values in rss.items()},
+                "rss_mb": {
+                    name: [round(v[0], 1) for v in values] for name, values in memory.items()
+                },
+                "pss_mb": {
+                    name: [round(v[1], 1) for v in values] for name, values in memory.items()
+                },
                 "errors": errors,
             }
         )
@@ -219,6 +247,93 @@ def bench(stack: Stack, args: argparse.Namespace) -> int:
         print("INVALID: the load met errors; the figures above do not count", file=sys.stderr)
         return 1
     return 0
+
+
+async def in_process_breakdown(database_url: str, requests: int = 1000) -> dict[str, float]:
+    """CPU microseconds per request inside the users app (on a migrated database)."""
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = {**RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)}
+    jwk.update(kid="bench", use="sig", alg="RS256")
+    jwks = httpx.MockTransport(lambda _request: httpx.Response(200, json={"keys": [jwk]}))
+    issuer, now, subject = "http://bench.invalid", int(time.time()), uuid.uuid4()
+    claims = {"iss": issuer, "aud": "auth-platform", "sub": str(subject), "iat": now}
+    claims.update(exp=now + 3600, jti=uuid.uuid4().hex, scope="profile", roles=[])
+    token = jwt.encode(claims, private_key, "RS256", headers={"kid": "bench", "typ": "at+jwt"})
+    results: dict[str, float] = {}
+    for cache_size in (10_000, 0):
+        settings = Settings(
+            database_url=database_url,
+            public_url=issuer,
+            jwks_url="http://jwks.invalid/jwks.json",
+            token_cache_size=cache_size,
+            log_level="WARNING",  # no access log lines in this part: the app's work alone
+        )
+        app = create_app(settings, jwks_transport=jwks)
+        async with app.router.lifespan_context(app):
+            bearer = {"authorization": f"Bearer {token}"}
+            cases = {"/users/health": ("/users/health", {}), "/users/me": ("/users/me", bearer)}
+            if cache_size == 0:
+                cases = {"/users/me, token cache off": ("/users/me", bearer)}
+            for name, (path, headers) in cases.items():
+                call = functools.partial(_asgi_get, app, path, headers)
+                results[name] = await _cpu_per_call(call, requests)
+            if cache_size:
+                read = functools.partial(_read_profile, app.state.database, subject)
+                results["profile read alone"] = await _cpu_per_call(read, requests)
+    return results
+
+
+async def _read_profile(database: Any, subject: uuid.UUID) -> None:
+    async with database.sessions() as session:
+        await profiles.get_or_create_profile(session, subject)
+
+
+async def _asgi_get(app: Any, path: str, headers: dict[str, str]) -> None:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+    }
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    if status != [200]:
+        raise RuntimeError(f"{path} answered {status}")
+
+
+async def _cpu_per_call(call: Callable[[], Awaitable[None]], count: int) -> float:
+    for _ in range(count // 10):  # warm-up
+        await call()
+    best = float("inf")
+    for _ in range(3):  # the best of three: the machine is shared
+        started = time.process_time()
+        for _ in range(count):
+            await call()
+        best = min(best, (time.process_time() - started) / count * 1e6)
+    return best
+
+
+def print_breakdown(results: dict[str, float]) -> None:
+    print("CPU per request inside the users app (in-process ASGI calls, best of 3 x 1000):")
+    for name, microseconds in results.items():
+        print(f"  {name:28} {microseconds:8.0f} us")
+    print(json.dumps({"cpu_us_per_request": {k: round(v) for k, v in results.items()}}))
 
 
 if __name__ == "__main__":

@@ -46,10 +46,10 @@ cleanup() {
     if [ "$rc" != 0 ]; then
       say "logs of the failed run"
       compose_project ps -a
-      compose_project logs --no-color --tail=80
+      compose_project logs --no-color --tail=30
     fi
     say "down -v"
-    timeout 120 "${compose_cmd[@]}" down --volumes --remove-orphans --timeout 20
+    timeout --foreground 120 "${compose_cmd[@]}" down --volumes --remove-orphans --timeout 20
   fi
   if [ "$KEEP_IMAGES" = 0 ] && engine_running; then
     docker image rm "auth-platform/auth:$tag" "auth-platform/users:$tag" \
@@ -61,13 +61,15 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+# Steps run in this process group (timeout --foreground), so a CI timeout's signal reaches
+# them and this script, which then tears everything down.
 trap 'exit 130' INT TERM
 
 say "Docker engine"
 engine_up
 
 say "base image"
-BASE_IMAGE_LOCAL=$local_base DOCKER=docker timeout "$(deadline)" scripts/base-image.sh
+BASE_IMAGE_LOCAL=$local_base DOCKER=docker timeout --foreground "$(deadline)" scripts/base-image.sh
 
 # Throwaway secrets: the test never reads or writes a developer's .env.
 python3 - >"$workdir/env" <<'EOF'
@@ -93,7 +95,7 @@ say "images"
 for service in auth users gateway postgres; do
   t0=$SECONDS
   log="$workdir/build-$service.log"
-  timeout "$(deadline)" "${compose_cmd[@]}" build --progress=plain "$service" >"$log" 2>&1 \
+  timeout --foreground "$(deadline)" "${compose_cmd[@]}" build --progress=plain "$service" >"$log" 2>&1 \
     || { tail -n 40 "$log" >&2; fail "building $service"; }
   printf '  %-10s built in %3ds\n' "$service" "$((SECONDS - t0))"
 done
@@ -101,8 +103,10 @@ docker image ls --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' \
   | grep -E "auth-platform/[a-z]+:($tag|15-local|bookworm-python3.11)\b" || true
 
 say "up --wait"
-t0=$SECONDS
 stack_up=1
+# Whatever a killed earlier run left of this project (containers come back with the engine).
+"${compose_cmd[@]}" down --volumes --remove-orphans --timeout 5 >/dev/null 2>&1 || true
+t0=$SECONDS
 wait_for=$(deadline)
 [ "$wait_for" -lt 240 ] || wait_for=240
 compose_project up --detach --no-build --wait --wait-timeout "$wait_for" --quiet-pull \
@@ -111,5 +115,5 @@ echo "  healthy $((SECONDS - t0))s after up"
 compose_project ps
 
 say "end-to-end suite against http://127.0.0.1:$gateway_port"
-E2E_GATEWAY_URL="http://127.0.0.1:$gateway_port" timeout "$(deadline)" \
+E2E_GATEWAY_URL="http://127.0.0.1:$gateway_port" timeout --foreground "$(deadline)" \
   "$PYTEST" tests/e2e -q -p no:cacheprovider

@@ -48,7 +48,9 @@ engine_up() {
   fi
   mkdir -p "$_engine_state"
   _elog "starting dockerd (log: $_engine_state/dockerd.log)"
-  dockerd --pidfile "$_engine_state/dockerd.pid" >"$_engine_state/dockerd.log" 2>&1 &
+  # A session of its own: a Ctrl-C or CI timeout signals our process group, and the engine
+  # must outlive that long enough for the caller to take its containers down.
+  setsid dockerd --pidfile "$_engine_state/dockerd.pid" >"$_engine_state/dockerd.log" 2>&1 &
   ENGINE_PID=$!
   local waited=0
   until engine_running; do

@@ -22,12 +22,21 @@ def create_engine(database_url: str) -> AsyncEngine:
 
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 15})
+    # One connection: SQLite has one writer at a time anyway, and writers that contend for
+    # its lock back off in sleeps of up to 100 ms. Waiting for the pool's connection is an
+    # asyncio wait instead, in arrival order. (Each replica still has its own connection;
+    # busy_timeout covers those, and the CLI.)
+    engine = create_async_engine(
+        url, connect_args={"timeout": 15}, pool_size=1, max_overflow=0, pool_timeout=30
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL never corrupts the database; it syncs at checkpoints instead of
+        # at every commit (a power cut may lose the last commits, a crash loses nothing).
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.close()
