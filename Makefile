@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED := 1
 
 SERVICES := services/auth services/users libs/service-kit
 
-.PHONY: help sync run migrate test test-unit test-e2e test-faults lint fmt clean
+.PHONY: help sync run migrate test test-unit test-e2e test-faults compose-test lint fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,9 +55,17 @@ test-e2e: sync ## black-box tests through the real gateway (starts the stack its
 test-faults: sync ## replicas killed under load, PostgreSQL restarted (its own PostgreSQL)
 	@$(RUN) pytest tests/faults -s
 
-lint: sync ## ruff, ruff format --check, mypy --strict
+compose-test: sync ## the compose stack, built here with no registry, under tests/e2e; leaves nothing running
+	@scripts/compose-test.sh
+
+lint: sync ## ruff, ruff format --check, mypy --strict, hadolint, docker compose config
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
+	@$(RUN) hadolint services/auth/Dockerfile services/users/Dockerfile gateway/Dockerfile \
+		compose/postgres/Dockerfile
+	@scripts/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml config -q
+	@scripts/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml \
+		-f compose/local-images.yml config -q
 	@for target in $(foreach s,$(SERVICES),$(s)/src $(s)/tests) tests/e2e tests/faults tests/deploy tests/docs deploy \
 		"conftest.py testsupport scripts"; do \
 		echo "mypy $$target"; $(RUN) mypy $$target || exit 1; done
