@@ -15,7 +15,8 @@ export PYTHONUNBUFFERED := 1
 
 SERVICES := services/auth services/users libs/service-kit
 
-.PHONY: help sync run migrate test test-unit test-e2e test-faults compose-test lint fmt clean
+.PHONY: help sync run migrate test test-unit test-e2e test-faults compose-test lint fmt clean \
+	bench bench-auth bench-users bench-gateway wrk
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -69,6 +70,22 @@ lint: sync ## ruff, ruff format --check, mypy --strict, hadolint, docker compose
 	@for target in $(foreach s,$(SERVICES),$(s)/src $(s)/tests) tests/e2e tests/faults tests/deploy tests/docs deploy \
 		"conftest.py testsupport scripts"; do \
 		echo "mypy $$target"; $(RUN) mypy $$target || exit 1; done
+
+# Benchmarks print their figures (ratios against a baseline measured in the same run);
+# on demand only, never in CI. docs/benchmarks.md records them.
+bench: bench-auth bench-users bench-gateway ## every benchmark
+
+bench-auth: sync wrk ## password and refresh grants, JWKS, health p99 under a login storm
+	@$(RUN) python scripts/bench_auth.py
+
+bench-users: sync wrk ## /users/me against /users/health, JWKS fetches, memory
+	@$(RUN) python scripts/bench_users.py
+
+bench-gateway: sync wrk ## the gateway's overhead, two users replicas against one
+	@$(RUN) python scripts/bench_gateway.py
+
+wrk:
+	@command -v wrk >/dev/null || { apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; }
 
 fmt: sync ## format and autofix
 	@$(RUN) ruff format .

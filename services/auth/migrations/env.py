@@ -3,11 +3,12 @@
 import asyncio
 
 from alembic import context
+from sqlalchemy import Connection
+
 from auth_service import models
 from auth_service.db import create_engine
 from auth_service.migrations import VERSION_TABLE
 from auth_service.settings import Settings
-from sqlalchemy import Connection
 
 target_metadata = models.Base.metadata
 database_url = context.config.get_main_option("sqlalchemy.url") or Settings().database_url

@@ -4,10 +4,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import pytest
-from auth_service.db import Database
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth_service.db import Database
 from services.auth.tests.helpers import (
     create_schema,
     create_schema_async,

@@ -5,11 +5,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from httpx import ASGITransport, AsyncClient
+
 from auth_service.db import create_engine
 from auth_service.main import create_app
 from auth_service.models import Base
 from auth_service.settings import Settings
-from httpx import ASGITransport, AsyncClient
 
 STRONG_PASSWORD = "correct horse battery staple"
 OTHER_STRONG_PASSWORD = "plaid unicorn jazz teapot"

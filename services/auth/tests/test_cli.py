@@ -4,8 +4,8 @@ import io
 import json
 
 import pytest
-from auth_service.cli import main
 
+from auth_service.cli import main
 from services.auth.tests.helpers import STRONG_PASSWORD
 
 

@@ -4,10 +4,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
-from auth_service.main import create_app
-from auth_service.settings import Settings
 from httpx import ASGITransport, AsyncClient
 
+from auth_service.main import create_app
+from auth_service.settings import Settings
 from testsupport.databases import TcpProxy
 
 pytestmark = pytest.mark.anyio

@@ -5,13 +5,14 @@ from datetime import timedelta
 
 import jwt
 import pytest
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import func, select
+
 from auth_service import keys
 from auth_service.clock import utcnow
 from auth_service.db import Database
 from auth_service.keys import KeyEncryption, KeyOperationError, KeyTimings, SigningKeyStore
 from auth_service.models import SigningKey
-from cryptography.exceptions import InvalidTag
-from sqlalchemy import func, select
 
 pytestmark = pytest.mark.anyio
 

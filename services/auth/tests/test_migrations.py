@@ -3,9 +3,10 @@
 import asyncio
 from collections.abc import Callable
 
-from auth_service import migrations
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from auth_service import migrations
 
 
 def _tables(database_url: str) -> set[str]:

@@ -6,6 +6,7 @@ import time
 import anyio
 import bcrypt
 import pytest
+
 from auth_service.passwords import (
     PasswordHasher,
     PasswordPolicyError,

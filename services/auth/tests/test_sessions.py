@@ -5,13 +5,14 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from auth_service import sessions
 from auth_service.clock import utcnow
 from auth_service.db import Database
 from auth_service.models import Account, AuditEvent, RefreshToken, SessionFamily
 from auth_service.sessions import RefreshTokenRejectedError, SessionPolicy
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 pytestmark = pytest.mark.anyio
 

@@ -4,11 +4,12 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from auth_service import throttling
 from auth_service.clock import utcnow
 from auth_service.db import Database
 from auth_service.throttling import ThrottlePolicy
-from sqlalchemy.ext.asyncio import AsyncSession
 
 pytestmark = pytest.mark.anyio
 

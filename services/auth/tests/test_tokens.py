@@ -6,6 +6,8 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from auth_service.clock import utcnow
 from auth_service.db import Database
 from auth_service.keys import KeyEncryption, KeyTimings, SigningKeyStore
@@ -15,7 +17,6 @@ from auth_service.tokens import (
     issue_access_token,
     verify_access_token,
 )
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 pytestmark = pytest.mark.anyio
 

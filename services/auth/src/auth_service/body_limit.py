@@ -2,10 +2,11 @@
 
 from collections.abc import Callable
 
-from service_kit.problems import problem
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service_kit.problems import problem
 
 
 class BodyTooLarge(HTTPException):

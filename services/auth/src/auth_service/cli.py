@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 import uvicorn
-from service_kit.logging import configure_logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +36,7 @@ from auth_service.main import key_timings
 from auth_service.models import SigningKey
 from auth_service.passwords import PasswordHasher, PasswordPolicyError
 from auth_service.settings import Settings
+from service_kit.logging import configure_logging
 
 
 class CommandError(Exception):

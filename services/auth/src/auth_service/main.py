@@ -9,9 +9,6 @@ from datetime import timedelta
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from service_kit.logging import configure_logging
-from service_kit.problems import install_problem_handlers, problem
-from service_kit.request_context import RequestContextMiddleware
 
 from auth_service.accounts import PasswordRules
 from auth_service.body_limit import BodySizeLimitMiddleware
@@ -25,6 +22,9 @@ from auth_service.sessions import SessionPolicy
 from auth_service.settings import Settings
 from auth_service.throttling import ThrottlePolicy
 from auth_service.tokens import LEEWAY_SECONDS, TokenIssuer
+from service_kit.logging import configure_logging
+from service_kit.problems import install_problem_handlers, problem
+from service_kit.request_context import RequestContextMiddleware
 
 PREFIX = "/auth"
 MAX_BODY_BYTES = 64 * 1024

@@ -8,7 +8,6 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from service_kit.problems import problem
 
 from auth_service import accounts, audit, throttling
 from auth_service.accounts import AccountTakenError, InvalidAccountFieldError
@@ -18,6 +17,7 @@ from auth_service.db import Session
 from auth_service.dependencies import ClientAddress, CurrentCaller, IssuanceDep, PasswordRulesDep
 from auth_service.passwords import PasswordPolicyError
 from auth_service.sessions import RevokedReason, revoke_account_sessions
+from service_kit.problems import problem
 
 router = APIRouter(tags=["accounts"])
 

@@ -5,6 +5,7 @@ import asyncio
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+
 from service_kit.problems import problem
 
 READINESS_TIMEOUT_SECONDS = 2.0

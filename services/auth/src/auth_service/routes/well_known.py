@@ -4,10 +4,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from service_kit.problems import problem
 
 from auth_service.dependencies import IssuanceDep, Keys
 from auth_service.keys import ALGORITHM
+from service_kit.problems import problem
 
 router = APIRouter(prefix="/.well-known", tags=["discovery"])
 
