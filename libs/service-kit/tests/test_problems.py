@@ -4,6 +4,7 @@ import pytest
 from fastapi import FastAPI, HTTPException
 from httpx import ASGITransport, AsyncClient
 from pydantic import BaseModel, Field
+
 from service_kit.problems import install_problem_handlers
 
 pytestmark = pytest.mark.anyio

@@ -6,6 +6,7 @@ import logging
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+
 from service_kit.logging import configure_logging
 from service_kit.problems import install_problem_handlers
 from service_kit.request_context import RequestContextMiddleware

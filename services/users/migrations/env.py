@@ -4,6 +4,7 @@ import asyncio
 
 from alembic import context
 from sqlalchemy import Connection
+
 from users_service import models
 from users_service.db import create_engine
 from users_service.migrations import VERSION_TABLE

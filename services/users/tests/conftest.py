@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 from token_minting import JwksServer, SigningKey, settings_for
+
 from users_service import migrations
 from users_service.db import Database
 from users_service.main import create_app

@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from service_kit.problems import install_problem_handlers
 from token_minting import POLICY, SigningKey, StaticKeys, mint
+
+from service_kit.problems import install_problem_handlers
 from users_service.dependencies import Admin, CurrentUser
 from users_service.token_cache import VerifiedTokenCache
 from users_service.tokens import TokenVerifier

@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 import pytest
 from httpx import ASGITransport, AsyncClient
 from token_minting import JwksServer, settings_for
-from users_service.main import create_app
 
 from testsupport.databases import TcpProxy
+from users_service.main import create_app
 
 pytestmark = pytest.mark.anyio
 

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 from token_minting import JWKS_URL, FakeClock, JwksServer, SigningKey
+
 from users_service.jwks import JwksClient, parse_key_set, parse_max_age
 
 pytestmark = pytest.mark.anyio
@@ -297,3 +298,17 @@ def test_only_rs256_signing_keys_are_taken_from_the_set(signing_key: SigningKey)
 )
 def test_parse_max_age(header: str | None, expected: float | None) -> None:
     assert parse_max_age(header) == expected
+
+
+async def test_an_unexpected_failure_of_a_fetch_is_a_logged_miss_not_a_crash(
+    clock: FakeClock,
+) -> None:
+    def broken(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug somewhere below")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(broken)) as http:
+        client = JwksClient(http, JWKS_URL, clock=clock)
+        with capture_logs() as logs:
+            assert await client.get_key("key-1") is None
+        assert [entry["error"] for entry in logs] == ["RuntimeError"]
+        assert not client.ready

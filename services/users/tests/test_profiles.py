@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+
 from users_service import profiles
 from users_service.db import Database
 from users_service.models import Profile

@@ -2,6 +2,7 @@
 
 import pytest
 from pydantic import ValidationError
+
 from users_service.settings import Settings
 
 

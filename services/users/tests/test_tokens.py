@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from token_minting import POLICY, SigningKey, StaticKeys, b64, claims_for, mint, segments, sign
+
 from users_service.token_cache import VerifiedTokenCache
 from users_service.tokens import (
     AccessToken,

@@ -6,8 +6,8 @@ import urllib.request
 from collections.abc import Sequence
 
 import uvicorn
-from service_kit.logging import configure_logging
 
+from service_kit.logging import configure_logging
 from users_service.settings import Settings
 
 

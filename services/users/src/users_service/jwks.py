@@ -227,7 +227,7 @@ class JwksClient:
         self.fetch_count += 1
         try:
             keys, max_age = await self._fetch_keys()
-        except (httpx.HTTPError, JwksError) as exc:
+        except Exception as exc:  # whatever went wrong, the held key set keeps answering
             self._last_attempt_failed = True
             self._log_failure(exc)
         else:

@@ -5,10 +5,10 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+
 from service_kit.logging import configure_logging
 from service_kit.problems import install_problem_handlers
 from service_kit.request_context import RequestContextMiddleware
-
 from users_service.db import Database
 from users_service.jwks import JwksClient
 from users_service.routes import health, profiles

@@ -5,8 +5,8 @@ import asyncio
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from service_kit.problems import problem
 
+from service_kit.problems import problem
 from users_service.jwks import JwksClient
 
 READINESS_TIMEOUT_SECONDS = 2.0
