@@ -5,8 +5,6 @@ import sys
 import urllib.request
 from collections.abc import Sequence
 
-import uvicorn
-
 from service_kit.logging import configure_logging
 from users_service.settings import Settings
 
@@ -29,6 +27,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         configure_logging("users", settings.log_level)
 
     if args.command == "serve":
+        import uvicorn  # heavy imports wait for the command that needs them
+
         uvicorn.run(
             "users_service.main:create_app",
             factory=True,
