@@ -20,15 +20,12 @@ import argparse
 import asyncio
 import functools
 import json
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,75 +40,14 @@ sys.path[:0] = [str(ROOT / "tests" / "e2e"), str(ROOT)]
 from stack import Stack, running_stack  # noqa: E402 - the e2e harness, found via sys.path
 
 from testsupport.databases import DatabaseFactory  # noqa: E402
+from testsupport.load import WrkResult, run_wrk, signed_in_account  # noqa: E402
 from users_service import migrations, profiles  # noqa: E402
 from users_service.main import create_app  # noqa: E402
 from users_service.settings import Settings  # noqa: E402
 
-PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway account
 RATIO_GOAL = 0.75
 RSS_GOAL_MB = 80.0
 JWKS_FETCH_EVENTS = ('"event": "jwks_fetched"', '"event": "jwks_fetch_failed"')
-
-
-@dataclass
-class WrkResult:
-    requests_per_second: float
-    requests: int
-    errors: int
-    p50_ms: float
-    p99_ms: float
-
-
-def run_wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> WrkResult:
-    """One wrk run; its throughput, latency percentiles and every kind of error it saw."""
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    for name, value in headers.items():
-        command += ["-H", f"{name}: {value}"]
-    output = subprocess.run(  # noqa: S603 - wrk from PATH, our arguments
-        command, capture_output=True, text=True, check=True, timeout=seconds + 30
-    ).stdout
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    if socket_errors:
-        errors += sum(int(n) for n in socket_errors.groups())
-    return WrkResult(
-        requests_per_second=float(_field(r"Requests/sec:\s+([\d.]+)", output)),
-        requests=int(_field(r"(\d+) requests in", output)),
-        errors=errors,
-        p50_ms=_latency_ms(_field(r"50%\s+([\d.]+\w+)", output)),
-        p99_ms=_latency_ms(_field(r"99%\s+([\d.]+\w+)", output)),
-    )
-
-
-def _field(pattern: str, text: str) -> str:
-    match = re.search(pattern, text)
-    if match is None:
-        raise RuntimeError(f"wrk output without {pattern!r}:\n{text}")
-    return match.group(1)
-
-
-def _latency_ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
-
-
-def access_token(gateway: str) -> str:
-    """A new account's access token, with its profile created and its token verified once."""
-    email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
-    with httpx.Client(base_url=gateway, timeout=30) as client:
-        client.post(
-            "/auth/register", json={"email": email, "password": PASSWORD}
-        ).raise_for_status()
-        tokens = client.post(
-            "/auth/token", data={"grant_type": "password", "username": email, "password": PASSWORD}
-        )
-        tokens.raise_for_status()
-        token: str = tokens.json()["access_token"]
-        client.get("/users/me", headers={"Authorization": f"Bearer {token}"}).raise_for_status()
-    return token
 
 
 def jwks_fetches(stack: Stack) -> int:
@@ -181,7 +117,7 @@ def main() -> int:
 
 
 def bench(stack: Stack, args: argparse.Namespace) -> int:
-    token = access_token(stack.url)
+    token = signed_in_account(stack.url)
     paths = {
         "/users/health": {},
         "/users/me": {"Authorization": f"Bearer {token}"},
