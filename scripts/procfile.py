@@ -1,10 +1,11 @@
 """Print the Procfile that `make run` hands to honcho: each replica of each service, then Traefik.
 
 `AUTH_REPLICAS` and `USERS_REPLICAS` (default 1) say how many processes of each service to
-run; a replica killed by a signal is restarted. Replica k listens on the service's port + 10 * (k - 1), unless `AUTH_REPLICA_PORTS` or
-`USERS_REPLICA_PORTS` list the ports. The gateway is told every replica's URL.
-More than one replica needs PostgreSQL: replicas share signing keys, sessions and throttling
-state through their database, which SQLite files cannot offer to several processes safely.
+run; a replica killed by a signal is restarted. Replica k listens on the service's port
++ 10 * (k - 1), unless `AUTH_REPLICA_PORTS` or `USERS_REPLICA_PORTS` list the ports.
+The gateway is told every replica's URL. More than one replica needs PostgreSQL: replicas
+share signing keys, sessions and throttling state through their database, which SQLite files
+cannot offer to several processes safely.
 """
 
 import os
@@ -22,7 +23,9 @@ def _replica_ports(service: str, default_port: int) -> list[int]:
     if listed := os.environ.get(f"{prefix}_REPLICA_PORTS"):
         ports = [int(port) for port in listed.split(",")]
         if len(ports) != count:
-            raise SystemExit(f"{prefix}_REPLICA_PORTS lists {len(ports)} ports for {count} replicas")
+            raise SystemExit(
+                f"{prefix}_REPLICA_PORTS lists {len(ports)} ports for {count} replicas"
+            )
         return ports
     first = int(os.environ.get(f"{prefix}_PORT", default_port))
     return [first + REPLICA_PORT_STEP * k for k in range(count)]

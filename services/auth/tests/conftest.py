@@ -4,16 +4,16 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import pytest
-from httpx import AsyncClient
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from auth_service.db import Database
-from services.auth.tests.helpers import (
+from helpers import (
     create_schema,
     create_schema_async,
     running_app,
     settings_for,
 )
+from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service.db import Database
 
 
 @pytest.fixture

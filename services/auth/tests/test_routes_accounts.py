@@ -3,14 +3,13 @@
 import asyncio
 
 import pytest
-from httpx import AsyncClient
-
-from services.auth.tests.helpers import (
+from helpers import (
     OTHER_STRONG_PASSWORD,
     STRONG_PASSWORD,
     password_login,
     register,
 )
+from httpx import AsyncClient
 
 pytestmark = pytest.mark.anyio
 

@@ -4,9 +4,8 @@ import asyncio
 
 import jwt
 import pytest
+from helpers import STRONG_PASSWORD, password_login, register
 from httpx import AsyncClient
-
-from services.auth.tests.helpers import STRONG_PASSWORD, password_login, register
 
 pytestmark = pytest.mark.anyio
 

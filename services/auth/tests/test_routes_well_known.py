@@ -2,9 +2,8 @@
 
 import jwt
 import pytest
+from helpers import password_login, register
 from httpx import AsyncClient
-
-from services.auth.tests.helpers import password_login, register
 
 pytestmark = pytest.mark.anyio
 

@@ -139,7 +139,7 @@ async def test_revocation_by_token_and_of_every_session(db: AsyncSession) -> Non
     )
     await db.commit()
     revoked = await sessions.revoke_account_sessions(
-        db, account.id, sessions.RevokedReason.LOGOUT_ALL, utcnow(), keep=keep.family.id
+        db, account.id, sessions.RevokedReason.LOGOUT_ALL, utcnow(), keep=keep.session_id
     )
     await db.commit()
     assert revoked == 1

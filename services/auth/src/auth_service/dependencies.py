@@ -1,4 +1,8 @@
-"""What routes depend on, as `Annotated` aliases: the grants' context and the caller."""
+"""What routes depend on, as `Annotated` aliases: the grants' context and the caller.
+
+Every dependency is `async def`: FastAPI runs a plain `def` dependency in the thread pool,
+a thread hop per request for what is an attribute read.
+"""
 
 from dataclasses import dataclass
 from typing import Annotated
@@ -9,7 +13,6 @@ from fastapi.security import OAuth2PasswordBearer
 from auth_service.accounts import PasswordRules
 from auth_service.db import Session
 from auth_service.grants import Issuance
-from auth_service.keys import SigningKeyStore
 from auth_service.models import Account
 from auth_service.tokens import AccessTokenClaims, InvalidAccessTokenError, verify_access_token
 
@@ -17,22 +20,17 @@ from auth_service.tokens import AccessTokenClaims, InvalidAccessTokenError, veri
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
 
 
-def get_issuance(request: Request) -> Issuance:
+async def get_issuance(request: Request) -> Issuance:
     issuance: Issuance = request.app.state.issuance
     return issuance
 
 
-def get_password_rules(request: Request) -> PasswordRules:
+async def get_password_rules(request: Request) -> PasswordRules:
     rules: PasswordRules = request.app.state.password_rules
     return rules
 
 
-def get_keys(request: Request) -> SigningKeyStore:
-    keys: SigningKeyStore = request.app.state.issuance.keys
-    return keys
-
-
-def client_address(request: Request) -> str | None:
+async def client_address(request: Request) -> str | None:
     """The peer's address; uvicorn already replaced it with X-Forwarded-For's when the peer
     is one of TRUSTED_PROXIES (proxy_headers, forwarded_allow_ips), and only then."""
     return request.client.host if request.client else None
@@ -70,6 +68,5 @@ async def current_caller(
 
 IssuanceDep = Annotated[Issuance, Depends(get_issuance)]
 PasswordRulesDep = Annotated[PasswordRules, Depends(get_password_rules)]
-Keys = Annotated[SigningKeyStore, Depends(get_keys)]
 ClientAddress = Annotated[str | None, Depends(client_address)]
 CurrentCaller = Annotated[Caller, Depends(current_caller)]

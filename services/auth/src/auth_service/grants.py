@@ -47,11 +47,11 @@ def _token_response(
     access_token = issue_access_token(
         issuance.keys,
         issuance.issuer,
-        account_id=issued.account.id,
-        session_id=issued.family.id,
+        account_id=issued.account_id,
+        session_id=issued.session_id,
         client_id=client_id,
         scope=scope,
-        roles=list(issued.account.roles),
+        roles=issued.roles,
         now=now,
     )
     return {
@@ -122,7 +122,7 @@ async def password_grant(
         account_id=account.id,
         client_address=request.client_address,
         client_id=request.client_id,
-        session_id=str(issued.family.id),
+        session_id=str(issued.session_id),
     )
     await db.commit()
     return _token_response(issuance, issued, scope, request.client_id)
@@ -148,7 +148,7 @@ async def refresh_grant(
         )
     except RefreshTokenRejectedError:
         raise OAuthError("invalid_grant", BAD_REFRESH_TOKEN) from None
-    granted = issued.family.scope
+    granted = issued.scope
     scope = granted if request.scope is None else parse_scope(request.scope, granted.split())
     return _token_response(issuance, issued, scope, request.client_id)
 

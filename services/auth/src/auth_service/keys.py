@@ -287,6 +287,7 @@ class SigningKeyStore:
         self._published: dict[str, rsa.RSAPublicKey] = {}
         self.jwks_body = b'{"keys":[]}'
         self.jwks_etag = ""
+        self.jwks_headers: dict[str, str] = {}
         self.loaded = False
 
     async def bootstrap(self) -> None:
@@ -318,7 +319,9 @@ class SigningKeyStore:
         self._signers = sorted(signers, key=lambda k: (k.activates_at, k.sequence))
         self._published = {key.kid: _public_key_from_jwk(key.public_jwk) for key in published}
         self.jwks_body = body
-        self.jwks_etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        self.jwks_etag = etag
+        self.jwks_headers = {"Cache-Control": self.cache_control, "ETag": etag}
         self.loaded = True
 
     def signing_key(self, now: datetime) -> LoadedKey:

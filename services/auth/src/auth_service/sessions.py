@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service import audit
@@ -43,8 +43,12 @@ class SessionPolicy:
 
 @dataclass(frozen=True)
 class IssuedSession:
-    family: SessionFamily
-    account: Account
+    """What an access token is made from, and the new refresh token (plain values)."""
+
+    session_id: uuid.UUID
+    account_id: uuid.UUID
+    scope: str
+    roles: list[str]
     refresh_token: str
 
 
@@ -66,17 +70,21 @@ def well_formed(token: str) -> bool:
 
 def _new_token(
     family_id: uuid.UUID, parent_id: uuid.UUID | None, expires_at: datetime, now: datetime
-) -> tuple[RefreshToken, str]:
+) -> tuple[dict[str, object], str]:
+    """A new token and its row's values (for a Core INSERT: no ORM unit of work)."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    row = RefreshToken(
-        id=uuid.uuid4(),
-        family_id=family_id,
-        parent_id=parent_id,
-        token_hash=hash_token(token),
-        issued_at=now,
-        expires_at=expires_at,
-    )
+    row: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "family_id": family_id,
+        "parent_id": parent_id,
+        "token_hash": hash_token(token),
+        "issued_at": now,
+        "expires_at": expires_at,
+    }
     return row, token
+
+
+_INSERT_TOKEN = insert(RefreshToken)
 
 
 def _same_client(client_id: str | None) -> ColumnElement[bool]:
@@ -94,20 +102,37 @@ async def start_session(
     policy: SessionPolicy,
     now: datetime,
 ) -> IssuedSession:
-    """A new family and its first refresh token (added to `db`; the caller commits)."""
-    family = SessionFamily(
-        id=uuid.uuid4(),
-        account_id=account.id,
-        client_id=client_id,
-        scope=scope,
-        created_at=now,
-        expires_at=now + policy.absolute_ttl,
+    """A new family and its first refresh token (written in `db`; the caller commits)."""
+    family_id = uuid.uuid4()
+    expires_at = now + policy.absolute_ttl
+    await db.execute(
+        insert(SessionFamily).values(
+            id=family_id,
+            account_id=account.id,
+            client_id=client_id,
+            scope=scope,
+            created_at=now,
+            expires_at=expires_at,
+        )
     )
-    row, token = _new_token(family.id, None, min(now + policy.idle_ttl, family.expires_at), now)
-    db.add(family)
-    await db.flush()  # the family first: the token's foreign key points at it
-    db.add(row)
-    return IssuedSession(family, account, token)
+    row, token = _new_token(family_id, None, min(now + policy.idle_ttl, expires_at), now)
+    await db.execute(_INSERT_TOKEN, [row])
+    return IssuedSession(family_id, account.id, scope, list(account.roles), token)
+
+
+def _of_family(column: ColumnElement[object]) -> ColumnElement[object]:
+    """A column of the spent token's session, as a scalar subquery of the UPDATE."""
+    return select(column).where(SessionFamily.id == RefreshToken.family_id).scalar_subquery()
+
+
+def _of_account(column: ColumnElement[object]) -> ColumnElement[object]:
+    """A column of the spent token's account, as a scalar subquery of the UPDATE."""
+    return (
+        select(column)
+        .join(SessionFamily, SessionFamily.account_id == Account.id)
+        .where(SessionFamily.id == RefreshToken.family_id)
+        .scalar_subquery()
+    )
 
 
 async def rotate_refresh_token(
@@ -121,14 +146,20 @@ async def rotate_refresh_token(
 ) -> IssuedSession:
     """Spend `token` and issue its successor, committing; or raise `RefreshTokenRejectedError`.
 
-    A token that was already spent revokes its family (committed before raising). A token
-    presented by another client than its session's is refused and changes nothing.
+    Two statements on the hot path: the compare-and-set, which also returns (as scalar
+    subqueries) what the access token needs, then the successor's INSERT. A token that was
+    already spent revokes its family (committed before raising). A token presented by
+    another client than its session's, or of a disabled account, changes nothing but (for
+    the latter) revoking its session.
     """
     if not well_formed(token):
         raise RefreshTokenRejectedError("malformed")
     token_hash = hash_token(token)
     usable_family = select(SessionFamily.id).where(
-        SessionFamily.revoked_at.is_(None), SessionFamily.expires_at > now, _same_client(client_id)
+        SessionFamily.revoked_at.is_(None),
+        SessionFamily.expires_at > now,
+        _same_client(client_id),
+        SessionFamily.account_id.in_(select(Account.id).where(Account.disabled.is_(False))),
     )
     spent = (
         await db.execute(
@@ -140,7 +171,14 @@ async def rotate_refresh_token(
                 RefreshToken.family_id.in_(usable_family),
             )
             .values(used_at=now)
-            .returning(RefreshToken.id, RefreshToken.family_id)
+            .returning(
+                RefreshToken.id,
+                RefreshToken.family_id,
+                _of_family(SessionFamily.expires_at),
+                _of_family(SessionFamily.scope),
+                _of_family(SessionFamily.account_id),
+                _of_account(Account.roles),
+            )
             .execution_options(synchronize_session=False)
         )
     ).first()
@@ -148,24 +186,13 @@ async def rotate_refresh_token(
         await _explain_refusal(db, token_hash, client_id, now, client_address)
         raise AssertionError("unreachable")  # _explain_refusal always raises
 
-    token_id, family_id = spent
-    family, account = (
-        await db.execute(
-            select(SessionFamily, Account)
-            .join(Account, Account.id == SessionFamily.account_id)
-            .where(SessionFamily.id == family_id)
-        )
-    ).one()
-    if account.disabled:
-        await revoke_family(db, family_id, RevokedReason.ACCOUNT_DISABLED, now)
-        await db.commit()
-        raise RefreshTokenRejectedError("account_disabled")
+    token_id, family_id, family_expires_at, scope, account_id, roles = spent
     row, new_token = _new_token(
-        family_id, token_id, min(now + policy.idle_ttl, family.expires_at), now
+        family_id, token_id, min(now + policy.idle_ttl, family_expires_at), now
     )
-    db.add(row)
+    await db.execute(_INSERT_TOKEN, [row])
     await db.commit()
-    return IssuedSession(family, account, new_token)
+    return IssuedSession(family_id, account_id, scope, list(roles), new_token)
 
 
 async def _explain_refusal(
@@ -175,41 +202,65 @@ async def _explain_refusal(
     now: datetime,
     client_address: str | None,
 ) -> None:
-    """Why the compare-and-set matched nothing; a spent token revokes its family."""
+    """Why the compare-and-set matched nothing; a spent token revokes its family, and so
+    does a live one of a disabled account."""
     found = (
         await db.execute(
-            select(RefreshToken, SessionFamily)
+            select(
+                RefreshToken.used_at,
+                RefreshToken.expires_at,
+                SessionFamily.id,
+                SessionFamily.account_id,
+                SessionFamily.client_id,
+                SessionFamily.revoked_at,
+                SessionFamily.expires_at,
+                Account.disabled,
+            )
             .join(SessionFamily, SessionFamily.id == RefreshToken.family_id)
+            .join(Account, Account.id == SessionFamily.account_id)
             .where(RefreshToken.token_hash == token_hash)
         )
     ).first()
     if found is None:
         await db.rollback()
         raise RefreshTokenRejectedError("unknown")
-    row, family = found
-    # Plain values: a rollback expires the ORM objects.
-    used, revoked, family_client = row.used_at is not None, family.revoked_at, family.client_id
-    if used:
+    (
+        used_at,
+        token_expires_at,
+        family_id,
+        account_id,
+        family_client,
+        revoked,
+        family_expires_at,
+        disabled,
+    ) = found
+    if used_at is not None:
         if revoked is None:
-            await revoke_family(db, family.id, RevokedReason.REUSE, now)
+            await revoke_family(db, family_id, RevokedReason.REUSE, now)
             audit.record(
                 db,
                 Event.REFRESH_TOKEN_REUSED,
                 now=now,
-                account_id=family.account_id,
+                account_id=account_id,
                 client_address=client_address,
                 client_id=client_id,
-                session_id=str(family.id),
+                session_id=str(family_id),
             )
             await db.commit()
         else:
             await db.rollback()
         raise RefreshTokenRejectedError("reused")
-    await db.rollback()
     if revoked is not None:
+        await db.rollback()
         raise RefreshTokenRejectedError("revoked")
     if family_client != client_id:
+        await db.rollback()
         raise RefreshTokenRejectedError("client_mismatch")
+    if token_expires_at > now and family_expires_at > now and disabled:
+        await revoke_family(db, family_id, RevokedReason.ACCOUNT_DISABLED, now)
+        await db.commit()
+        raise RefreshTokenRejectedError("account_disabled")
+    await db.rollback()
     raise RefreshTokenRejectedError("expired")
 
 

@@ -5,37 +5,60 @@ import binascii
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Connection, Insert, RowMapping, and_, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from users_service.models import Profile, utc_now
+
+# The hot read (`GET /users/me` on every request) is one Core SELECT of the columns: no
+# identity map, no unit of work. Built once, so SQLAlchemy's statement cache key is memoised.
+_profiles = Profile.__table__
+_SELECT_PROFILE = select(*_profiles.columns).where(_profiles.c.id == bindparam("id"))
 
 
 class InvalidCursorError(ValueError):
     """A listing cursor this service did not hand out."""
 
 
-async def get_profile(session: AsyncSession, profile_id: uuid.UUID) -> Profile | None:
-    """The profile with this id, if any."""
-    return await session.get(Profile, profile_id)
+def read_profile(connection: Connection, profile_id: uuid.UUID) -> RowMapping | None:
+    """The profile with this id, as its columns, if any (run it with `Database.run`)."""
+    return connection.execute(_SELECT_PROFILE, {"id": profile_id}).mappings().first()
+
+
+def read_or_create_profile(connection: Connection, account_id: uuid.UUID) -> RowMapping:
+    """The account's profile, created empty if it has none; concurrent first calls make one.
+
+    The common case, a profile that exists, is one SELECT and no write.
+    """
+    row = read_profile(connection, account_id)
+    if row is not None:
+        return row
+    connection.execute(_create_if_missing(connection.dialect.name, account_id))
+    connection.commit()
+    row = read_profile(connection, account_id)
+    assert row is not None
+    return row
 
 
 async def get_or_create_profile(session: AsyncSession, account_id: uuid.UUID) -> Profile:
-    """The account's profile, created empty if it has none; concurrent first calls make one."""
+    """The account's profile as a model to change, created empty if it has none."""
     profile = await session.get(Profile, account_id)
     if profile is not None:
         return profile
-    # INSERT … ON CONFLICT DO NOTHING: whoever loses the race reads the winner's row.
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    now = utc_now()
-    statement = insert(Profile).values(id=account_id, created_at=now, updated_at=now)
-    await session.execute(statement.on_conflict_do_nothing(index_elements=[Profile.id]))
+    await session.execute(_create_if_missing(session.get_bind().dialect.name, account_id))
     await session.commit()
     profile = await session.get(Profile, account_id)
     assert profile is not None
     return profile
+
+
+def _create_if_missing(dialect: str, account_id: uuid.UUID) -> Insert:
+    # INSERT … ON CONFLICT DO NOTHING: whoever loses the race reads the winner's row.
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utc_now()
+    statement = insert(Profile).values(id=account_id, created_at=now, updated_at=now)
+    return statement.on_conflict_do_nothing(index_elements=[Profile.id])
 
 
 async def update_profile(

@@ -5,8 +5,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from auth_service.dependencies import IssuanceDep, Keys
-from auth_service.keys import ALGORITHM
+from auth_service.dependencies import IssuanceDep
+from auth_service.keys import ALGORITHM, SigningKeyStore
 from service_kit.problems import problem
 
 router = APIRouter(prefix="/.well-known", tags=["discovery"])
@@ -22,14 +22,19 @@ JWKS_MEDIA_TYPE = "application/json"
     response_model=None,
     responses={200: {"content": {JWKS_MEDIA_TYPE: {}}}, 304: {"description": "Not modified"}},
 )
-async def jwks(request: Request, keys: Keys) -> Response:
-    """The public keys tokens are signed with, served from memory; cacheable, with an ETag."""
+async def jwks(request: Request) -> Response:
+    """The public keys tokens are signed with, served from memory; cacheable, with an ETag.
+
+    No dependencies (their resolution is most of a small route's cost): the body, the ETag
+    and the headers are bytes and strings prepared when the keys were loaded.
+    """
+    keys: SigningKeyStore = request.app.state.issuance.keys
     if not keys.loaded:
         return problem(503, "The key set is not loaded yet.", headers={"Retry-After": "1"})
-    headers = {"Cache-Control": keys.cache_control, "ETag": keys.jwks_etag}
-    if keys.jwks_etag in _etags(request.headers.get("if-none-match", "")):
-        return Response(status_code=304, headers=headers)
-    return Response(keys.jwks_body, media_type=JWKS_MEDIA_TYPE, headers=headers)
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match and keys.jwks_etag in _etags(if_none_match):
+        return Response(status_code=304, headers=keys.jwks_headers)
+    return Response(keys.jwks_body, media_type=JWKS_MEDIA_TYPE, headers=keys.jwks_headers)
 
 
 def _etags(header: str) -> set[str]:
