@@ -88,6 +88,44 @@ async def test_reuse_revokes_the_family_and_is_audited(db: AsyncSession) -> None
     assert events == ["refresh_token_reused"]
 
 
+async def test_rotation_answers_what_the_access_token_needs(db: AsyncSession) -> None:
+    account = await _account(db)
+    account.roles = ["admin", "reader"]
+    await db.commit()
+    started = await sessions.start_session(
+        db, account, client_id="web", scope="profile", policy=POLICY, now=utcnow()
+    )
+    await db.commit()
+    rotated = await sessions.rotate_refresh_token(
+        db, started.refresh_token, client_id="web", policy=POLICY, now=utcnow()
+    )
+    assert (rotated.session_id, rotated.account_id) == (started.session_id, account.id)
+    assert (rotated.scope, rotated.roles) == ("profile", ["admin", "reader"])
+    family = (await db.scalars(select(SessionFamily))).one()
+    successor = (
+        await db.scalars(
+            select(RefreshToken).where(
+                RefreshToken.token_hash == sessions.hash_token(rotated.refresh_token)
+            )
+        )
+    ).one()
+    # The idle lifetime from now, never past the session's absolute end.
+    assert successor.expires_at <= family.expires_at
+
+
+async def test_a_disabled_account_cannot_refresh_and_its_session_ends(db: AsyncSession) -> None:
+    token = await _start(db)
+    account = (await db.scalars(select(Account))).one()
+    account.disabled = True
+    await db.commit()
+    with pytest.raises(RefreshTokenRejectedError, match="account_disabled"):
+        await _rotate(db, token)
+    family = (await db.scalars(select(SessionFamily))).one()
+    assert family.revoked_reason == "account_disabled"
+    spent = (await db.scalars(select(RefreshToken))).one()
+    assert spent.used_at is None  # refused: the token was not spent
+
+
 async def test_of_eight_concurrent_rotations_exactly_one_wins(database: Database) -> None:
     async with database.sessions() as db:
         token = await _start(db)

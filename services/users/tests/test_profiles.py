@@ -3,9 +3,10 @@
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from users_service import profiles
 from users_service.db import Database
@@ -68,9 +69,51 @@ async def test_an_update_that_changes_nothing_keeps_updated_at(database: Databas
     assert after.updated_at == stamp
 
 
-async def test_get_profile_is_none_for_an_unknown_id(database: Database) -> None:
+async def test_read_profile_is_none_for_an_unknown_id(database: Database) -> None:
+    assert await database.run(profiles.read_profile, uuid.uuid4()) is None
+
+
+async def test_read_or_create_creates_one_profile_and_then_only_reads(database: Database) -> None:
+    account = uuid.uuid4()
+    created = await database.run(profiles.read_or_create_profile, account)
+    assert created["id"] == account
+    assert (created["display_name"], created["bio"], created["avatar_url"]) == (None, None, None)
+    assert created["created_at"].tzinfo is not None
+    assert created["created_at"] == created["updated_at"]
+
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        again = await database.run(profiles.read_or_create_profile, account)
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+    assert again == created
+    assert len(statements) == 1
+    assert statements[0].lstrip().upper().startswith("SELECT")
+    assert await count_profiles(database) == 1
+
+
+async def test_simultaneous_first_reads_create_exactly_one_profile(database: Database) -> None:
+    account = uuid.uuid4()
+    rows = await asyncio.gather(
+        *(database.run(profiles.read_or_create_profile, account) for _ in range(8))
+    )
+    assert {row["created_at"] for row in rows} == {rows[0]["created_at"]}
+    assert await count_profiles(database) == 1
+
+
+async def test_a_read_sees_the_update_just_made(database: Database) -> None:
+    account = uuid.uuid4()
+    await database.run(profiles.read_or_create_profile, account)
     async with database.sessions() as session:
-        assert await profiles.get_profile(session, uuid.uuid4()) is None
+        updated = await profiles.update_profile(session, account, {"display_name": "Ada"})
+    row = await database.run(profiles.read_profile, account)
+    assert row is not None
+    assert (row["display_name"], row["updated_at"]) == ("Ada", updated.updated_at)
 
 
 async def test_pages_cover_every_profile_once_in_a_stable_order(database: Database) -> None:

@@ -22,6 +22,7 @@ async def test_me_answers_the_callers_profile_created_on_first_use(
     response = await client.get("/users/me", headers=bearer(signing_key, account))
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
+    assert response.headers["content-type"] == "application/json"
     profile = response.json()
     assert profile["id"] == str(account)
     assert set(profile) == {"id", "display_name", "bio", "avatar_url", "created_at", "updated_at"}
@@ -195,3 +196,14 @@ async def test_bad_listing_parameters_are_422(
         response = await client.get(f"/users?{query}", headers=admin)
         assert response.status_code == 422, query
         assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_openapi_document_still_describes_the_profile_answers(
+    client: httpx.AsyncClient,
+) -> None:
+    # The routes return ready-made responses; `response_model` must still document them.
+    paths = (await client.get("/users/openapi.json")).json()["paths"]
+    me = paths["/users/me"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert me["schema"] == {"$ref": "#/components/schemas/Profile"}
+    one = paths["/users/{profile_id}"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert one["schema"] == {"$ref": "#/components/schemas/PublicProfile"}

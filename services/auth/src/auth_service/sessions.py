@@ -14,9 +14,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import Update, bindparam, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from auth_service import audit
 from auth_service.audit import Event
@@ -87,12 +89,6 @@ def _new_token(
 _INSERT_TOKEN = insert(RefreshToken)
 
 
-def _same_client(client_id: str | None) -> ColumnElement[bool]:
-    if client_id is None:
-        return SessionFamily.client_id.is_(None)
-    return SessionFamily.client_id == client_id
-
-
 async def start_session(
     db: AsyncSession,
     account: Account,
@@ -120,19 +116,62 @@ async def start_session(
     return IssuedSession(family_id, account.id, scope, list(account.roles), token)
 
 
-def _of_family(column: ColumnElement[object]) -> ColumnElement[object]:
-    """A column of the spent token's session, as a scalar subquery of the UPDATE."""
-    return select(column).where(SessionFamily.id == RefreshToken.family_id).scalar_subquery()
-
-
-def _of_account(column: ColumnElement[object]) -> ColumnElement[object]:
-    """A column of the spent token's account, as a scalar subquery of the UPDATE."""
-    return (
-        select(column)
-        .join(SessionFamily, SessionFamily.account_id == Account.id)
-        .where(SessionFamily.id == RefreshToken.family_id)
-        .scalar_subquery()
+def _of_session(column: str, type_: TypeEngine[Any], source: str = "session_families") -> Any:
+    """A column of the spent token's session (or account), for the compare-and-set's
+    RETURNING clause: a scalar subquery written out, because SQLAlchemy renders every
+    column in RETURNING unqualified, which makes a correlated `select()` ambiguous."""
+    return literal_column(
+        # Constant table and column names only; nothing from a request is formatted in.
+        f"(SELECT {column} FROM {source} WHERE session_families.id = refresh_tokens.family_id)",  # noqa: S608
+        type_,
     )
+
+
+_RETURNED = (
+    RefreshToken.id,
+    RefreshToken.family_id,
+    _of_session("session_families.expires_at", SessionFamily.expires_at.type),
+    _of_session("session_families.scope", SessionFamily.scope.type),
+    _of_session("session_families.account_id", SessionFamily.account_id.type),
+    _of_session(
+        "accounts.roles",
+        Account.roles.type,
+        "session_families JOIN accounts ON accounts.id = session_families.account_id",
+    ),
+)
+
+
+def _compare_and_set(*, with_client: bool) -> Update:
+    """The rotation's compare-and-set, built once (per shape of `client_id`) with bound
+    parameters `hash`, `now` and `client`: building a statement costs more CPU
+    than running it. It matches only an unspent, unexpired token of a live session of
+    this client whose account is enabled, and returns what the access token needs."""
+    same_client = (
+        SessionFamily.client_id == bindparam("client")
+        if with_client
+        else SessionFamily.client_id.is_(None)
+    )
+    usable_family = select(SessionFamily.id).where(
+        SessionFamily.revoked_at.is_(None),
+        SessionFamily.expires_at > bindparam("now"),
+        same_client,
+        SessionFamily.account_id.in_(select(Account.id).where(Account.disabled.is_(False))),
+    )
+    return (
+        update(RefreshToken)
+        .where(
+            RefreshToken.token_hash == bindparam("hash"),
+            RefreshToken.used_at.is_(None),
+            RefreshToken.expires_at > bindparam("now"),
+            RefreshToken.family_id.in_(usable_family),
+        )
+        .values(used_at=bindparam("now"))
+        .returning(*_RETURNED)
+        .execution_options(synchronize_session=False)
+    )
+
+
+_SPEND = {True: _compare_and_set(with_client=True), False: _compare_and_set(with_client=False)}
 
 
 async def rotate_refresh_token(
@@ -155,33 +194,8 @@ async def rotate_refresh_token(
     if not well_formed(token):
         raise RefreshTokenRejectedError("malformed")
     token_hash = hash_token(token)
-    usable_family = select(SessionFamily.id).where(
-        SessionFamily.revoked_at.is_(None),
-        SessionFamily.expires_at > now,
-        _same_client(client_id),
-        SessionFamily.account_id.in_(select(Account.id).where(Account.disabled.is_(False))),
-    )
-    spent = (
-        await db.execute(
-            update(RefreshToken)
-            .where(
-                RefreshToken.token_hash == token_hash,
-                RefreshToken.used_at.is_(None),
-                RefreshToken.expires_at > now,
-                RefreshToken.family_id.in_(usable_family),
-            )
-            .values(used_at=now)
-            .returning(
-                RefreshToken.id,
-                RefreshToken.family_id,
-                _of_family(SessionFamily.expires_at),
-                _of_family(SessionFamily.scope),
-                _of_family(SessionFamily.account_id),
-                _of_account(Account.roles),
-            )
-            .execution_options(synchronize_session=False)
-        )
-    ).first()
+    parameters = {"hash": token_hash, "now": now, "client": client_id}
+    spent = (await db.execute(_SPEND[client_id is not None], parameters)).first()
     if spent is None:
         await _explain_refusal(db, token_hash, client_id, now, client_address)
         raise AssertionError("unreachable")  # _explain_refusal always raises

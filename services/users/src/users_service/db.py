@@ -55,7 +55,7 @@ class Database:
     async def run(
         self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """Run `work` on a pooled connection, in one hop to the driver, and give back its result.
+        """Run `work` on a pooled connection, in one greenlet, and give back its result.
 
         For the hot paths: Core statements without a session. `work` commits what it writes.
         """

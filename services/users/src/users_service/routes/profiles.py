@@ -1,12 +1,17 @@
-"""Profile endpoints: thin, each parses, calls one function of `profiles`, shapes the answer."""
+"""Profile endpoints: thin, each parses, calls one function of `profiles`, shapes the answer.
+
+Each answer is validated once into its schema and serialised once to bytes: a `Response` is
+returned as is, so `response_model` only documents it (FastAPI would validate it again).
+"""
 
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from pydantic import BaseModel
 
 from users_service import profiles
-from users_service.db import Session
+from users_service.db import Db, Session
 from users_service.dependencies import Admin, CurrentUser
 from users_service.schemas import Profile, ProfilePage, ProfileUpdate, PublicProfile
 
@@ -16,50 +21,46 @@ router = APIRouter(tags=["profiles"])
 NO_STORE = {"Cache-Control": "no-store"}
 
 
+def _answer(body: BaseModel) -> Response:
+    return Response(body.model_dump_json(), media_type="application/json", headers=NO_STORE)
+
+
 @router.get("/me", response_model=Profile)
-async def read_my_profile(user: CurrentUser, session: Session, response: Response) -> Profile:
+async def read_my_profile(user: CurrentUser, database: Db) -> Response:
     """The caller's profile, created empty on first use."""
-    response.headers.update(NO_STORE)
-    profile = await profiles.get_or_create_profile(session, user.subject)
-    return Profile.model_validate(profile)
+    row = await database.run(profiles.read_or_create_profile, user.subject)
+    return _answer(Profile.model_validate(row))
 
 
 @router.patch("/me", response_model=Profile)
 async def update_my_profile(
-    changes: ProfileUpdate, user: CurrentUser, session: Session, response: Response
-) -> Profile:
+    changes: ProfileUpdate, user: CurrentUser, session: Session
+) -> Response:
     """Set the fields sent; unknown fields and invalid values are a 422 that changes nothing."""
-    response.headers.update(NO_STORE)
     profile = await profiles.update_profile(session, user.subject, changes.changes())
-    return Profile.model_validate(profile)
+    return _answer(Profile.model_validate(profile))
 
 
 @router.get("/{profile_id}", response_model=PublicProfile)
-async def read_profile(
-    profile_id: uuid.UUID, _user: CurrentUser, session: Session, response: Response
-) -> PublicProfile:
+async def read_profile(profile_id: uuid.UUID, _user: CurrentUser, database: Db) -> Response:
     """Anyone's public fields; 404 when there is no such profile."""
-    response.headers.update(NO_STORE)
-    profile = await profiles.get_profile(session, profile_id)
-    if profile is None:
+    row = await database.run(profiles.read_profile, profile_id)
+    if row is None:
         raise HTTPException(404, "There is no profile with this id.")
-    return PublicProfile.model_validate(profile)
+    return _answer(PublicProfile.model_validate(row))
 
 
 @router.get("", response_model=ProfilePage)
 async def list_profiles(
     _admin: Admin,
     session: Session,
-    response: Response,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-) -> ProfilePage:
+) -> Response:
     """A page of every profile, oldest first (admin role only)."""
-    response.headers.update(NO_STORE)
     try:
         page, next_cursor = await profiles.list_profiles(session, limit, cursor)
     except profiles.InvalidCursorError:
         raise HTTPException(422, "Invalid request: cursor") from None
-    return ProfilePage(
-        items=[Profile.model_validate(profile) for profile in page], next_cursor=next_cursor
-    )
+    items = [Profile.model_validate(profile) for profile in page]
+    return _answer(ProfilePage(items=items, next_cursor=next_cursor))
