@@ -1,20 +1,23 @@
 """Release the platform to ECS Fargate, one container or all of them.
 
-    python -m deploy.release --settings deploy/settings.json [--stack auth-platform]
+    python -m deploy.release --stack auth-platform [--settings deploy/settings.json]
                              [--only auth] [--only users] [--only gateway]
                              [--migrate-only] [--dry-run]
 
-1. render the task definitions and services in deploy/ecs/ from the settings (the stack's
-   outputs, then the settings file, which wins);
+1. render the task definitions in deploy/ecs/task-definitions/ from the settings (the
+   stack's outputs, then the settings file, which wins);
 2. register each task definition, unless the latest ACTIVE revision already says the same;
 3. run each migration job (auth-migrate, users-migrate) as a one-off Fargate task and stop,
    before any service changes, unless every container exited 0;
-4. create each service that does not exist yet, update the others to the new revision;
-5. wait until every service touched is stable.
+4. update the CloudFormation stack, which owns the services, with the new task definition
+   ARNs (every other parameter keeps its value): the stack creates a service the first time
+   its ARN is set and rolls it to the new revision afterwards; wait until the update is done;
+5. wait until every service released is stable.
 
 Idempotent: a second run with the same settings registers nothing new, reruns the
-migrations (a no-op at head) and leaves the services where they are. `--dry-run` calls
-nothing: it prints every call it would make, each validated against the ECS API model.
+migrations (a no-op at head) and leaves the stack as it is ("No updates are to be
+performed" is success). `--dry-run` changes nothing: it prints every call it would make,
+each validated against the ECS or CloudFormation API model (it reads the stack).
 """
 
 from __future__ import annotations
@@ -44,13 +47,14 @@ from deploy.render import (
 
 DEPLOY_DIR = Path(__file__).resolve().parent
 TASK_DEFINITIONS_DIR = DEPLOY_DIR / "ecs" / "task-definitions"
-SERVICES_DIR = DEPLOY_DIR / "ecs" / "services"
-
-# Filled by the script itself, never by the settings.
-TASK_DEFINITION_ARN = "TaskDefinitionArn"
-# Fields the service templates set at creation only: the desired count is the
-# autoscaler's (or the operator's) once the service runs.
-CREATE_ONLY_FIELDS = frozenset({"desiredCount", "serviceName", "tags"})
+# Fargate platform of the migration jobs: the services' (in the stack's template).
+PLATFORM_VERSION = "1.4.0"
+# CloudFormation's answer to an update that changes nothing: success for a release.
+NO_UPDATES = "No updates are to be performed"
+NEEDS_STACK = (
+    "the services belong to the CloudFormation stack: give --stack "
+    "(or --migrate-only to run the migrations alone)"
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,11 @@ class Container:
 
     name: str
     migration: str | None
+
+    @property
+    def stack_parameter(self) -> str:
+        """The stack parameter holding this service's task definition ARN."""
+        return f"{self.name.capitalize()}TaskDefinitionArn"
 
 
 # In rollout order: users fetch auth's key set, the gateway fronts both.
@@ -80,6 +89,8 @@ class Timing:
     delay: int = 6
     migration_attempts: int = 150
     stable_attempts: int = 120
+    stack_delay: int = 15
+    stack_attempts: int = 120
 
 
 def contains(actual: Any, wanted: Any) -> bool:
@@ -105,6 +116,8 @@ class Release:
         values: Mapping[str, Any],
         ecs: Any,
         *,
+        cloudformation: Any = None,
+        stack: str | None = None,
         timing: Timing | None = None,
         say: Callable[[str], None] = print,
     ) -> None:
@@ -112,34 +125,34 @@ class Release:
         self.values = dict(values)
         self.ecs: Any = ecs  # a boto3 ECS client; None for a dry run
         self.dry_run = ecs is None
+        # A boto3 CloudFormation client (read from in a dry run too) and the stack's name.
+        self.cloudformation: Any = cloudformation
+        self.stack = stack
         self.timing = timing or Timing()
         self.say = say
-        self.model = botocore.session.get_session().get_service_model("ecs")
+        session = botocore.session.get_session()
+        self.models = {name: session.get_service_model(name) for name in ("ecs", "cloudformation")}
         self.cluster: str = values.get("ClusterName", "")
         if not self.cluster:
             raise SettingsError("setting ClusterName is missing")
 
-    def call(self, operation: str, **params: Any) -> Any:
-        """Validate params against the ECS model; print them in a dry run, else call ECS."""
-        input_shape = self.model.operation_model(operation).input_shape
+    def call(self, operation: str, service: str = "ecs", **params: Any) -> Any:
+        """Validate params against the service's model; print them in a dry run, else call."""
+        input_shape = self.models[service].operation_model(operation).input_shape
         report = ParamValidator().validate(params, input_shape)
         if report.has_errors():
             raise ReleaseError(f"{operation}: invalid parameters:\n{report.generate_report()}")
         if self.dry_run:
-            self.say(f"would call ecs {operation} {json.dumps(params, sort_keys=True)}")
+            self.say(f"would call {service} {operation} {json.dumps(params, sort_keys=True)}")
             return None
         method = re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
-        return getattr(self.ecs, method)(**params)
+        client = self.ecs if service == "ecs" else self.cloudformation
+        return getattr(client, method)(**params)
 
     def task_definition(self, name: str) -> dict[str, Any]:
         rendered: dict[str, Any] = render(
             load_template(TASK_DEFINITIONS_DIR / f"{name}.json"), self.values
         )
-        return rendered
-
-    def service_definition(self, name: str, task_definition_arn: str) -> dict[str, Any]:
-        values = {**self.values, TASK_DEFINITION_ARN: task_definition_arn}
-        rendered: dict[str, Any] = render(load_template(SERVICES_DIR / f"{name}.json"), values)
         return rendered
 
     def run(self, containers: Sequence[Container], *, migrate_only: bool = False) -> dict[str, str]:
@@ -148,6 +161,8 @@ class Release:
         With `migrate_only`, the migration jobs only (App Runner, Express Mode and Lambda
         deployments run their migrations this way, on the stack's cluster).
         """
+        if not migrate_only and (self.stack is None or self.cloudformation is None):
+            raise SettingsError(NEEDS_STACK)
         # Everything is rendered (and so checked) before the first call.
         names = [
             name
@@ -158,8 +173,6 @@ class Release:
             if name
         ]
         definitions = {name: self.task_definition(name) for name in names}
-        for container in containers:
-            self.service_definition(container.name, "check")
 
         arns = {name: self.register(definition) for name, definition in definitions.items()}
         for container in containers:
@@ -167,8 +180,7 @@ class Release:
                 self.migrate(container, arns[container.migration])
         if migrate_only:
             return arns
-        for container in containers:
-            self.roll_out(container.name, arns[container.name])
+        self.update_stack({container: arns[container.name] for container in containers})
         self.wait_until_stable([container.name for container in containers])
         return {container.name: arns[container.name] for container in containers}
 
@@ -202,15 +214,22 @@ class Release:
 
     def migrate(self, container: Container, task_definition_arn: str) -> None:
         """Run the migration job once; raise unless every container in it exited 0."""
-        service = self.service_definition(container.name, task_definition_arn)
+        subnets = self.values.get("PrivateSubnetIds", [])
         response = self.call(
             "RunTask",
             cluster=self.cluster,
             taskDefinition=task_definition_arn,
             count=1,
             launchType="FARGATE",
-            platformVersion=service["platformVersion"],
-            networkConfiguration=service["networkConfiguration"],
+            platformVersion=PLATFORM_VERSION,
+            # The services' network: private subnets, the services' group (database access).
+            networkConfiguration={
+                "awsvpcConfiguration": {
+                    "subnets": [subnets] if isinstance(subnets, str) else list(subnets),
+                    "securityGroups": [self.values.get("ServiceSecurityGroupId", "")],
+                    "assignPublicIp": "DISABLED",
+                }
+            },
             startedBy="release",
             group=f"release:{container.migration}",
             propagateTags="TASK_DEFINITION",
@@ -246,32 +265,58 @@ class Release:
             )
         self.say(f"{container.migration}: succeeded")
 
-    def roll_out(self, name: str, task_definition_arn: str) -> None:
-        """Create the service if it is not there, else point it at the new revision."""
-        definition = self.service_definition(name, task_definition_arn)
-        if self.dry_run:
-            self.say(f"would create service {name} if missing, else update it:")
-            self.call("CreateService", **definition)
-            self.call("UpdateService", **self.update_parameters(definition))
+    def update_stack(self, arns: Mapping[Container, str]) -> None:
+        """Point the stack's services at the new task definitions; every other parameter
+        keeps its value. The stack creates a service the first time its ARN is set."""
+        if self.stack is None or self.cloudformation is None:
+            raise SettingsError(NEEDS_STACK)
+        described = self.cloudformation.describe_stacks(StackName=self.stack)["Stacks"][0]
+        new = {container.stack_parameter: arn for container, arn in arns.items()}
+        unknown = set(new) - {item["ParameterKey"] for item in described.get("Parameters", [])}
+        if unknown:
+            raise ReleaseError(
+                f"stack {self.stack} has no parameter {', '.join(sorted(unknown))}: "
+                "deploy deploy/cloudformation/platform.yaml to it first"
+            )
+        parameters = [
+            {"ParameterKey": item["ParameterKey"], "ParameterValue": new[item["ParameterKey"]]}
+            if item["ParameterKey"] in new
+            else {"ParameterKey": item["ParameterKey"], "UsePreviousValue": True}
+            for item in described.get("Parameters", [])
+        ]
+        try:
+            self.call(
+                "UpdateStack",
+                "cloudformation",
+                StackName=self.stack,
+                UsePreviousTemplate=True,
+                Parameters=parameters,
+                Capabilities=["CAPABILITY_IAM"],
+            )
+        except ClientError as error:
+            if NO_UPDATES not in str(error.response["Error"].get("Message", "")):
+                raise
+            self.say(f"stack {self.stack}: unchanged, the services already run these revisions")
             return
-        described = self.ecs.describe_services(cluster=self.cluster, services=[name])
-        if any(service["status"] == "ACTIVE" for service in described["services"]):
-            self.call("UpdateService", **self.update_parameters(definition))
-            self.say(f"service {name}: updated to {task_definition_arn}")
-        else:
-            self.call("CreateService", **definition)
-            self.say(f"service {name}: created with {task_definition_arn}")
-
-    def update_parameters(self, definition: Mapping[str, Any]) -> dict[str, Any]:
-        """The service template as an UpdateService call: every field UpdateService takes."""
-        members = self.model.operation_model("UpdateService").input_shape.members
-        parameters = {
-            key: value
-            for key, value in definition.items()
-            if key in members and key not in CREATE_ONLY_FIELDS
-        }
-        parameters["service"] = definition["serviceName"]
-        return parameters
+        if self.dry_run:
+            self.say(f"would wait until stack {self.stack} is UPDATE_COMPLETE")
+            return
+        self.say(f"stack {self.stack}: updating {', '.join(f'{k}={v}' for k, v in new.items())}")
+        try:
+            self.cloudformation.get_waiter("stack_update_complete").wait(
+                StackName=self.stack,
+                WaiterConfig={
+                    "Delay": self.timing.stack_delay,
+                    "MaxAttempts": self.timing.stack_attempts,
+                },
+            )
+        except WaiterError as error:
+            raise ReleaseError(
+                f"stack {self.stack}: the update failed ({error}); CloudFormation rolls the "
+                "stack, and with it the services, back. See "
+                f"`aws cloudformation describe-stack-events --stack-name {self.stack}`."
+            ) from error
+        self.say(f"stack {self.stack}: updated")
 
     def wait_until_stable(self, names: Sequence[str]) -> None:
         if self.dry_run:
@@ -302,7 +347,10 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--settings", type=Path, help="JSON settings (deploy/settings.example.json)"
     )
-    parser.add_argument("--stack", help="CloudFormation stack whose outputs fill the settings")
+    parser.add_argument(
+        "--stack",
+        help="the CloudFormation stack: its outputs fill the settings, it owns the services",
+    )
     parser.add_argument(
         "--only",
         action="append",
@@ -334,8 +382,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         values = load_settings(arguments.settings, outputs)
         ecs = None if arguments.dry_run else session.client("ecs")
+        cloudformation = session.client("cloudformation") if arguments.stack else None
         selected = [c for c in CONTAINERS if not arguments.only or c.name in arguments.only]
-        Release(values, ecs).run(selected, migrate_only=arguments.migrate_only)
+        Release(values, ecs, cloudformation=cloudformation, stack=arguments.stack).run(
+            selected, migrate_only=arguments.migrate_only
+        )
     except SettingsError as error:
         print(f"release: bad settings: {error}", file=sys.stderr)
         return 2

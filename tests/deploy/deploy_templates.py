@@ -12,7 +12,6 @@ from deploy.render import load_template, render
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 TASK_DEFINITIONS = sorted((DEPLOY / "ecs" / "task-definitions").glob("*.json"))
-SERVICES = sorted((DEPLOY / "ecs" / "services").glob("*.json"))
 EXAMPLE_TASK_DEFINITION_ARN = (
     "arn:aws:ecs:eu-west-1:123456789012:task-definition/auth-platform-example:1"
 )
@@ -24,9 +23,8 @@ def example_settings() -> dict[str, Any]:
 
 
 def rendered(path: Path, **overrides: Any) -> Any:
-    """A template filled with the example settings (and a task definition ARN for services)."""
-    values = {**example_settings(), "TaskDefinitionArn": EXAMPLE_TASK_DEFINITION_ARN}
-    return render(load_template(path), {**values, **overrides})
+    """A template filled with the example settings."""
+    return render(load_template(path), {**example_settings(), **overrides})
 
 
 def validation_errors(service: str, operation: str, params: Any) -> str:

@@ -15,7 +15,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def _environment_names(settings: type[BaseSettings]) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for name, field in settings.model_fields.items():
         alias = field.validation_alias
         if isinstance(alias, AliasChoices):
