@@ -15,10 +15,8 @@ gateway's rate limits lifted (they would measure Traefik's limiter, not the serv
 import argparse
 import asyncio
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,16 +26,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import asyncpg
 import bcrypt
 import httpx
-from sqlalchemy import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 sys.path.insert(0, str(ROOT))
 
 from stack import Stack, running_stack  # noqa: E402
+
+from testsupport.databases import DatabaseFactory  # noqa: E402
+from testsupport.load import run_wrk  # noqa: E402
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - the benchmark account's
 BCRYPT_COST = 12
@@ -92,17 +91,9 @@ def wrk(
     script: str | None = None,
     args: tuple[str, ...] = (),
 ) -> tuple[float, int]:
-    """Requests per second and non-2xx answers, as wrk reports them."""
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s"]
-    if script:
-        command += ["-s", script]
-    command.append(url)
-    if args:
-        command += ["--", *args]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    return rate, int(errors.group(1)) if errors else 0
+    """Requests per second and errors (non-2xx answers, socket errors), as wrk reports them."""
+    result = run_wrk(url, seconds, connections, threads=threads, script=script, script_args=args)
+    return result.requests_per_second, result.errors
 
 
 def bcrypt_verify_seconds(samples: int = 7) -> float:
@@ -158,35 +149,11 @@ def sessions(stack: Stack, email: str, count: int) -> list[str]:
 @contextmanager
 def database_urls(backend: str, workdir: Path) -> Iterator[tuple[str, str]]:
     """Two fresh databases: SQLite files, or PostgreSQL ones (TEST_POSTGRES_URL's server)."""
-    if backend == "sqlite":
-        yield (
-            f"sqlite+aiosqlite:///{workdir}/auth.sqlite3",
-            f"sqlite+aiosqlite:///{workdir}/users.sqlite3",
-        )
-        return
-    admin = make_url(
-        os.environ.get("TEST_POSTGRES_URL") or "postgresql://postgres@127.0.0.1/postgres"
-    )
-    names = [f"bench_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-
-    async def execute(*statements: str) -> None:
-        dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-        connection = await asyncpg.connect(dsn)
-        try:
-            for statement in statements:
-                await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(execute(*(f'CREATE DATABASE "{name}"' for name in names)))
+    factory = DatabaseFactory(backend, workdir)
     try:
-        urls = [
-            admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(False)
-            for name in names
-        ]
-        yield urls[0], urls[1]
+        yield factory.create(), factory.create()
     finally:
-        asyncio.run(execute(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in names)))
+        factory.drop_all()
 
 
 def main() -> None:

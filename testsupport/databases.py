@@ -8,7 +8,8 @@ import uuid
 from pathlib import Path
 
 import asyncpg
-from sqlalchemy import make_url
+from sqlalchemy import inspect, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -45,6 +46,20 @@ async def _admin_execute_async(*statements: str) -> None:
             await connection.execute(statement)
     finally:
         await connection.close()
+
+
+def table_names(database_url: str) -> set[str]:
+    """The tables a database holds now (for migration tests), from sync or async tests alike."""
+
+    async def names() -> set[str]:
+        engine = create_async_engine(database_url)
+        async with engine.connect() as connection:
+            found = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+        await engine.dispose()
+        return found
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, names()).result()
 
 
 class DatabaseFactory:

@@ -20,12 +20,27 @@ class WrkResult:
 
 
 def run_wrk(
-    url: str, seconds: int, connections: int, headers: dict[str, str] | None = None
+    url: str,
+    seconds: int,
+    connections: int,
+    headers: dict[str, str] | None = None,
+    *,
+    threads: int = 2,
+    script: str | None = None,
+    script_args: tuple[str, ...] = (),
 ) -> WrkResult:
-    """One wrk run: its throughput, latency percentiles and every kind of error it saw."""
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    """One wrk run: its throughput, latency percentiles and every kind of error it saw.
+
+    `script` is a wrk Lua script; `script_args` reach its `init(args)`.
+    """
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
+    if script:
+        command += ["-s", script]
+    command.append(url)
+    if script_args:
+        command += ["--", *script_args]
     output = subprocess.run(  # noqa: S603 - wrk from PATH, our arguments
         command, capture_output=True, text=True, check=True, timeout=seconds + 30
     ).stdout

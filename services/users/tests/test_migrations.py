@@ -1,23 +1,9 @@
 """The users service's Alembic history: agrees with the models, and goes both ways."""
 
-import asyncio
 from collections.abc import Callable
 
-from sqlalchemy import inspect
-from sqlalchemy.ext.asyncio import create_async_engine
-
+from testsupport.databases import table_names
 from users_service import migrations
-
-
-def _tables(database_url: str) -> set[str]:
-    async def names() -> set[str]:
-        engine = create_async_engine(database_url)
-        async with engine.connect() as connection:
-            found = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
-        await engine.dispose()
-        return found
-
-    return asyncio.run(names())
 
 
 def test_models_and_migrations_agree(new_database: Callable[[], str]) -> None:
@@ -29,9 +15,9 @@ def test_models_and_migrations_agree(new_database: Callable[[], str]) -> None:
 def test_upgrade_downgrade_to_base_and_upgrade_again(new_database: Callable[[], str]) -> None:
     url = new_database()
     migrations.upgrade(url)
-    at_head = _tables(url)
+    at_head = table_names(url)
     assert at_head == {"profiles", migrations.VERSION_TABLE}
     migrations.downgrade(url, "base")
-    assert _tables(url) <= {migrations.VERSION_TABLE}
+    assert table_names(url) <= {migrations.VERSION_TABLE}
     migrations.upgrade(url)
-    assert _tables(url) == at_head
+    assert table_names(url) == at_head
