@@ -1,4 +1,4 @@
-"""What the profile endpoints accept and answer (CONTRACT.md, "Users service")."""
+"""What the profile endpoints accept and answer (docs/api.md, "Users service")."""
 
 import unicodedata
 import uuid
