@@ -148,6 +148,18 @@ async def test_every_profile_route_needs_a_token(client: httpx.AsyncClient) -> N
         assert bad.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
+@pytest.mark.parametrize(
+    "subject", ["not-a-uuid", "{12345678-1234-5678-1234-567812345678}", "12345678123456781234"]
+)
+async def test_a_token_must_name_an_account_id(
+    client: httpx.AsyncClient, signing_key: SigningKey, subject: str
+) -> None:
+    headers = {"Authorization": f"Bearer {mint(signing_key, claims_for(subject))}"}
+    response = await client.get("/users/me", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
 async def test_the_listing_is_for_admins_only(
     client: httpx.AsyncClient, signing_key: SigningKey
 ) -> None:

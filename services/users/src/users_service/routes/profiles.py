@@ -10,9 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
+from auth_client.fastapi import CurrentPrincipal
 from users_service import profiles
 from users_service.db import Db, Session
-from users_service.dependencies import Admin, CurrentUser
+from users_service.dependencies import Admin, CurrentAccount
 from users_service.schemas import Profile, ProfilePage, ProfileUpdate, PublicProfile
 
 router = APIRouter(tags=["profiles"])
@@ -26,23 +27,23 @@ def _answer(body: BaseModel) -> Response:
 
 
 @router.get("/me", response_model=Profile)
-async def read_my_profile(user: CurrentUser, database: Db) -> Response:
+async def read_my_profile(account: CurrentAccount, database: Db) -> Response:
     """The caller's profile, created empty on first use."""
-    row = await database.run(profiles.read_or_create_profile, user.subject)
+    row = await database.run(profiles.read_or_create_profile, account)
     return _answer(Profile.model_validate(row))
 
 
 @router.patch("/me", response_model=Profile)
 async def update_my_profile(
-    changes: ProfileUpdate, user: CurrentUser, session: Session
+    changes: ProfileUpdate, account: CurrentAccount, session: Session
 ) -> Response:
     """Set the fields sent; unknown fields and invalid values are a 422 that changes nothing."""
-    profile = await profiles.update_profile(session, user.subject, changes.changes())
+    profile = await profiles.update_profile(session, account, changes.changes())
     return _answer(Profile.model_validate(profile))
 
 
 @router.get("/{profile_id}", response_model=PublicProfile)
-async def read_profile(profile_id: uuid.UUID, _user: CurrentUser, database: Db) -> Response:
+async def read_profile(profile_id: uuid.UUID, _caller: CurrentPrincipal, database: Db) -> Response:
     """Anyone's public fields; 404 when there is no such profile."""
     row = await database.run(profiles.read_profile, profile_id)
     if row is None:
