@@ -74,6 +74,13 @@ def claims_for(subject: uuid.UUID | str | None = None, **overrides: Any) -> dict
     return claims
 
 
+def service_claims_for(client_id: str = "reports", **overrides: Any) -> dict[str, Any]:
+    """A service's own token (`client_credentials`): `sub` is the client, no session, no roles."""
+    claims = claims_for(client_id, **{"client_id": client_id, "scope": "users:read", **overrides})
+    del claims["sid"], claims["roles"]
+    return claims
+
+
 def mint(
     key: SigningKey,
     claims: Mapping[str, Any] | None = None,
