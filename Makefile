@@ -13,7 +13,7 @@ export USERS_PORT ?= 8002
 export GATEWAY_INTERNAL_PORT ?= 8080
 export PYTHONUNBUFFERED := 1
 
-SERVICES := services/auth services/users libs/service-kit
+SERVICES := services/auth services/users libs/service-kit libs/auth-client
 
 .PHONY: help sync run migrate test test-unit test-e2e test-faults compose-test lint fmt clean \
 	bench bench-auth bench-users bench-gateway wrk
@@ -46,6 +46,7 @@ test: test-unit test-e2e ## unit tests of both services, then the end-to-end sui
 
 test-unit: sync
 	@$(RUN) pytest libs/service-kit/tests
+	@$(RUN) pytest libs/auth-client/tests
 	@$(RUN) pytest services/auth/tests
 	@$(RUN) pytest services/users/tests
 	@$(RUN) pytest tests/deploy tests/docs

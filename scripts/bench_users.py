@@ -194,6 +194,7 @@ async def in_process_breakdown(database_url: str, requests: int = 1000) -> dict[
     issuer, now, subject = "http://bench.invalid", int(time.time()), uuid.uuid4()
     claims = {"iss": issuer, "aud": "auth-platform", "sub": str(subject), "iat": now}
     claims.update(exp=now + 3600, jti=uuid.uuid4().hex, scope="profile", roles=[])
+    claims.update(client_id="public", sid=str(uuid.uuid4()))
     token = jwt.encode(claims, private_key, "RS256", headers={"kid": "bench", "typ": "at+jwt"})
     results: dict[str, float] = {}
     for cache_size in (10_000, 0):

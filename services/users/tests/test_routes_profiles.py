@@ -6,13 +6,21 @@ from typing import Any
 
 import httpx
 import pytest
-from token_minting import JwksServer, SigningKey, claims_for, mint
+from token_minting import JwksServer, SigningKey, claims_for, mint, service_claims_for
 
 pytestmark = pytest.mark.anyio
 
+INSUFFICIENT_SCOPE = 'Bearer error="insufficient_scope", scope="users:read"'
+
 
 def bearer(key: SigningKey, subject: uuid.UUID | None = None, **claims: Any) -> dict[str, str]:
+    """A person's token, as the password grant issues it."""
     return {"Authorization": f"Bearer {mint(key, claims_for(subject, **claims))}"}
+
+
+def service_bearer(key: SigningKey, client_id: str = "reports", **claims: Any) -> dict[str, str]:
+    """A service's own token, as the client_credentials grant issues it."""
+    return {"Authorization": f"Bearer {mint(key, service_claims_for(client_id, **claims))}"}
 
 
 async def test_me_answers_the_callers_profile_created_on_first_use(
@@ -148,12 +156,72 @@ async def test_every_profile_route_needs_a_token(client: httpx.AsyncClient) -> N
         assert bad.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
-async def test_the_listing_is_for_admins_only(
+async def test_a_person_without_the_admin_role_may_not_list_profiles(
     client: httpx.AsyncClient, signing_key: SigningKey
 ) -> None:
     response = await client.get("/users", headers=bearer(signing_key, roles=["user"]))
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"] == INSUFFICIENT_SCOPE
+
+
+async def test_a_service_with_users_read_lists_and_reads_profiles(
+    client: httpx.AsyncClient, signing_key: SigningKey
+) -> None:
+    owner = uuid.uuid4()
+    await client.patch(
+        "/users/me", json={"display_name": "Ada"}, headers=bearer(signing_key, owner)
+    )
+    service = service_bearer(signing_key, scope="users:read")
+    listing = await client.get("/users?limit=100", headers=service)
+    assert listing.status_code == 200
+    assert str(owner) in [item["id"] for item in listing.json()["items"]]
+    one = await client.get(f"/users/{owner}", headers=service)
+    assert one.status_code == 200
+    assert one.json()["display_name"] == "Ada"
+
+
+async def test_a_service_without_users_read_may_neither_list_nor_read(
+    client: httpx.AsyncClient, signing_key: SigningKey
+) -> None:
+    service = service_bearer(signing_key, scope="reports:write")
+    for path in ("/users", f"/users/{uuid.uuid4()}"):
+        response = await client.get(path, headers=service)
+        assert response.status_code == 403, path
+        assert response.headers["www-authenticate"] == INSUFFICIENT_SCOPE
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_person_whose_client_was_granted_users_read_may_list(
+    client: httpx.AsyncClient, signing_key: SigningKey
+) -> None:
+    response = await client.get("/users", headers=bearer(signing_key, scope="profile users:read"))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH"])
+async def test_a_services_token_has_no_profile_of_its_own(
+    client: httpx.AsyncClient, signing_key: SigningKey, method: str
+) -> None:
+    service = service_bearer(signing_key, scope="users:read")
+    response = await client.request(method, "/users/me", json={}, headers=service)
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "www-authenticate" not in response.headers
+    admin = await client.get("/users?limit=100", headers=bearer(signing_key, roles=["admin"]))
+    assert admin.json()["items"] == []  # and nothing was created for it
+
+
+@pytest.mark.parametrize(
+    "subject", ["not-a-uuid", "{12345678-1234-5678-1234-567812345678}", "12345678123456781234"]
+)
+async def test_a_persons_token_must_name_an_account_id(
+    client: httpx.AsyncClient, signing_key: SigningKey, subject: str
+) -> None:
+    headers = {"Authorization": f"Bearer {mint(signing_key, claims_for(subject))}"}
+    response = await client.get("/users/me", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
 async def test_an_admin_pages_through_every_profile(
@@ -207,3 +275,19 @@ async def test_the_openapi_document_still_describes_the_profile_answers(
     assert me["schema"] == {"$ref": "#/components/schemas/Profile"}
     one = paths["/users/{profile_id}"]["get"]["responses"]["200"]["content"]["application/json"]
     assert one["schema"] == {"$ref": "#/components/schemas/PublicProfile"}
+
+
+async def test_the_openapi_document_lists_each_routes_security_and_scopes(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/users/openapi.json")).json()
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    paths = document["paths"]
+    assert paths["/users/me"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert paths["/users/me"]["patch"]["security"] == [{"HTTPBearer": []}]
+    assert paths["/users/{profile_id}"]["get"]["security"] == [{"HTTPBearer": ["users:read"]}]
+    assert paths["/users"]["get"]["security"] == [{"HTTPBearer": ["users:read"]}]
+    assert "security" not in paths["/users/health"]["get"]
+    # Who may call without the scope is said in each operation's description.
+    assert "admin" in paths["/users"]["get"]["description"]
+    assert "person" in paths["/users/{profile_id}"]["get"]["description"]

@@ -1,4 +1,7 @@
-"""Keys the tests make and tokens signed with them, shaped as the auth service issues them."""
+"""Keys the tests make and tokens signed with them, shaped as the auth service issues them.
+
+The users service's own tests: the verifier's are in `libs/auth-client/tests`.
+"""
 
 import asyncio
 import base64
@@ -16,12 +19,10 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPubl
 from jwt.algorithms import RSAAlgorithm
 
 from users_service.settings import Settings
-from users_service.tokens import TokenPolicy
 
 ISSUER = "http://127.0.0.1:18000"
 AUDIENCE = "auth-platform"
 JWKS_URL = "http://127.0.0.1:18001/.well-known/jwks.json"
-POLICY = TokenPolicy(issuer=ISSUER, audience=AUDIENCE, leeway_seconds=10, max_bytes=8192)
 
 
 def settings_for(database_url: str, **overrides: Any) -> Settings:
@@ -54,7 +55,8 @@ class SigningKey:
         return {**jwk, "kid": self.kid, "use": "sig", "alg": "RS256", **overrides}
 
 
-def claims_for(subject: uuid.UUID | None = None, **overrides: Any) -> dict[str, Any]:
+def claims_for(subject: uuid.UUID | str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A person's access token: an account's `sub`, within a session (`sid`)."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": ISSUER,
@@ -63,10 +65,19 @@ def claims_for(subject: uuid.UUID | None = None, **overrides: Any) -> dict[str, 
         "exp": now + 300,
         "iat": now,
         "jti": uuid.uuid4().hex,
+        "client_id": "public",
         "scope": "openid profile",
         "roles": ["user"],
+        "sid": str(uuid.uuid4()),
     }
     claims.update(overrides)
+    return claims
+
+
+def service_claims_for(client_id: str = "reports", **overrides: Any) -> dict[str, Any]:
+    """A service's own token (`client_credentials`): `sub` is the client, no session, no roles."""
+    claims = claims_for(client_id, **{"client_id": client_id, "scope": "users:read", **overrides})
+    del claims["sid"], claims["roles"]
     return claims
 
 
@@ -101,23 +112,6 @@ def b64(data: bytes | str | Mapping[str, Any] | list[Any]) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def segments(token: str) -> list[str]:
-    return token.split(".")
-
-
-@dataclass
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @dataclass
 class JwksServer:
     """The auth service's JWKS endpoint, as an `httpx.MockTransport` handler that counts."""
@@ -147,18 +141,3 @@ class JwksServer:
     @property
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handler)
-
-
-class StaticKeys:
-    """A fixed key set standing in for the JWKS client (the `KeySource` interface)."""
-
-    def __init__(self, *keys: SigningKey) -> None:
-        self.keys = {key.kid: key.public_key for key in keys}
-        self.lookups: list[str] = []
-
-    async def get_key(self, kid: str) -> RSAPublicKey | None:
-        self.lookups.append(kid)
-        return self.keys.get(kid)
-
-    def has_key(self, kid: str) -> bool:
-        return kid in self.keys

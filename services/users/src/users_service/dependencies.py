@@ -1,74 +1,47 @@
-"""What routes depend on: the caller's verified token, and roles it must hold.
+"""Who may call what: the users service's own rules, on the platform's verified tokens.
 
-`CurrentUser` and `RequireRole(...)` are the pattern every route (and every later service)
-reuses; the challenges follow RFC 6750 §3.
+Verification, the RFC 6750 answers and the scope and role checks come from `auth_client`, as
+for any service; this module says what the profile routes need. A person acts on their own
+profile; a service (a `client_credentials` token) has no profile, and reads others' only with
+the `users:read` scope.
 """
 
+import uuid
 from typing import Annotated
 
-import structlog
-from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends
 
-from users_service.tokens import AccessToken, InvalidAccessTokenError, TokenVerifier
+from auth_client import Principal
+from auth_client.fastapi import AuthError, CurrentPerson, RequireScopes
 
-BEARER_CHALLENGE = "Bearer"
-INVALID_BEARER_CHALLENGE = 'Bearer error="invalid_token"'
-# One body for every invalid token, whatever the cause: the cause goes to the log only.
-INVALID_CREDENTIALS_DETAIL = "The access token is invalid or expired."
-MISSING_CREDENTIALS_DETAIL = "An access token is required (Authorization: Bearer …)."
-
-log = structlog.stdlib.get_logger(__name__)
-bearer_scheme = HTTPBearer(
-    auto_error=False, description="An access token from the auth service's token endpoint."
-)
+USERS_READ = "users:read"
+ADMIN_ROLE = "admin"
 
 
-async def get_token_verifier(request: Request) -> TokenVerifier:
-    # `async`, so FastAPI calls it inline rather than in its thread pool, on every request.
-    verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier
+def is_person(principal: Principal) -> bool:
+    """A person's token: signed in to an account, as opposed to a service's own token."""
+    return principal.is_person
 
 
-async def current_user(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-    verifier: Annotated[TokenVerifier, Depends(get_token_verifier)],
-) -> AccessToken:
-    """The verified access token of the request; 401 with the RFC 6750 challenge otherwise."""
-    if credentials is None:
-        raise HTTPException(
-            401, MISSING_CREDENTIALS_DETAIL, headers={"WWW-Authenticate": BEARER_CHALLENGE}
-        )
-    if len(request.headers.getlist("authorization")) > 1:
-        log.info("access_token_rejected", reason="several Authorization headers")
-        raise _invalid_token()
+def is_admin(principal: Principal) -> bool:
+    """A token whose `roles` claim holds the admin role."""
+    return ADMIN_ROLE in principal.roles
+
+
+async def current_account(person: CurrentPerson) -> uuid.UUID:
+    """The account a person's token speaks for; its `sub` must be an account id (a UUID)."""
     try:
-        return await verifier.verify(credentials.credentials)
-    except InvalidAccessTokenError as exc:
-        log.info("access_token_rejected", reason=str(exc))
-        raise _invalid_token() from None
+        account = uuid.UUID(person.subject)
+    except ValueError:
+        raise AuthError.invalid_token() from None
+    if str(account) != person.subject.lower():  # the canonical form only, as auth writes it
+        raise AuthError.invalid_token()
+    return account
 
 
-def _invalid_token() -> HTTPException:
-    return HTTPException(
-        401, INVALID_CREDENTIALS_DETAIL, headers={"WWW-Authenticate": INVALID_BEARER_CHALLENGE}
-    )
-
-
-CurrentUser = Annotated[AccessToken, Depends(current_user)]
-
-
-class RequireRole:
-    """A dependency admitting only callers whose token lists `role` in its `roles` claim."""
-
-    def __init__(self, role: str) -> None:
-        self.role = role
-
-    async def __call__(self, user: CurrentUser) -> AccessToken:
-        if self.role not in user.roles:
-            raise HTTPException(403, f"This needs the '{self.role}' role.")
-        return user
-
-
-Admin = Annotated[AccessToken, Depends(RequireRole("admin"))]
+# The caller's own account: a person's token only (403 for a service's).
+CurrentAccount = Annotated[uuid.UUID, Depends(current_account)]
+# Public profile fields: any person, or a service holding `users:read`.
+ProfileReader = Annotated[Principal, RequireScopes(USERS_READ, unless=is_person)]
+# Every profile: a token holding `users:read` (a service, say), or an admin.
+ProfileLister = Annotated[Principal, RequireScopes(USERS_READ, unless=is_admin)]

@@ -6,15 +6,13 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from auth_client import JwksClient, TokenPolicy, TokenVerifier, VerifiedTokenCache
 from service_kit.logging import configure_logging
 from service_kit.problems import install_problem_handlers
 from service_kit.request_context import RequestContextMiddleware
 from users_service.db import Database
-from users_service.jwks import JwksClient
 from users_service.routes import health, profiles
 from users_service.settings import Settings
-from users_service.token_cache import VerifiedTokenCache
-from users_service.tokens import TokenPolicy, TokenVerifier
 
 PREFIX = "/users"
 
@@ -34,20 +32,16 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The JWKS client lives as long as the app; start-up only begins loading the keys,
         # so the service comes up (and says it is not ready) while auth is still down.
-        async with httpx.AsyncClient(
+        async with JwksClient.open(
+            settings.jwks_url,
+            timeout_seconds=settings.jwks_fetch_timeout_seconds,
             transport=jwks_transport,
-            timeout=settings.jwks_fetch_timeout_seconds,
-            follow_redirects=False,
-        ) as http:
-            jwks = JwksClient(
-                http,
-                settings.jwks_url,
-                min_cache_seconds=settings.jwks_cache_min_seconds,
-                max_cache_seconds=settings.jwks_cache_max_seconds,
-                refetch_cooldown_seconds=settings.jwks_refetch_cooldown_seconds,
-                max_staleness_seconds=settings.jwks_max_staleness_seconds,
-                retry_seconds=settings.jwks_retry_seconds,
-            )
+            min_cache_seconds=settings.jwks_cache_min_seconds,
+            max_cache_seconds=settings.jwks_cache_max_seconds,
+            refetch_cooldown_seconds=settings.jwks_refetch_cooldown_seconds,
+            max_staleness_seconds=settings.jwks_max_staleness_seconds,
+            retry_seconds=settings.jwks_retry_seconds,
+        ) as jwks:
             policy = TokenPolicy(
                 issuer=settings.public_url,
                 audience=settings.access_token_audience,
@@ -56,13 +50,9 @@ def create_app(
             )
             app.state.jwks = jwks
             app.state.token_verifier = TokenVerifier(
-                jwks, policy, VerifiedTokenCache(settings.token_cache_size)
+                jwks, policy, cache=VerifiedTokenCache(settings.token_cache_size)
             )
-            jwks.start_loading()
-            try:
-                yield
-            finally:
-                await jwks.aclose()
+            yield
         await database.dispose()
 
     app = FastAPI(

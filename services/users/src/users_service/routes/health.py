@@ -6,8 +6,8 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from auth_client import JwksClient
 from service_kit.problems import problem
-from users_service.jwks import JwksClient
 
 READINESS_TIMEOUT_SECONDS = 2.0
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from users_service import profiles
 from users_service.db import Db, Session
-from users_service.dependencies import Admin, CurrentUser
+from users_service.dependencies import CurrentAccount, ProfileLister, ProfileReader
 from users_service.schemas import Profile, ProfilePage, ProfileUpdate, PublicProfile
 
 router = APIRouter(tags=["profiles"])
@@ -26,24 +26,27 @@ def _answer(body: BaseModel) -> Response:
 
 
 @router.get("/me", response_model=Profile)
-async def read_my_profile(user: CurrentUser, database: Db) -> Response:
-    """The caller's profile, created empty on first use."""
-    row = await database.run(profiles.read_or_create_profile, user.subject)
+async def read_my_profile(account: CurrentAccount, database: Db) -> Response:
+    """The caller's profile, created empty on first use. A person's token only: a service's
+    own token (`client_credentials`) has no profile, and gets 403."""
+    row = await database.run(profiles.read_or_create_profile, account)
     return _answer(Profile.model_validate(row))
 
 
 @router.patch("/me", response_model=Profile)
 async def update_my_profile(
-    changes: ProfileUpdate, user: CurrentUser, session: Session
+    changes: ProfileUpdate, account: CurrentAccount, session: Session
 ) -> Response:
-    """Set the fields sent; unknown fields and invalid values are a 422 that changes nothing."""
-    profile = await profiles.update_profile(session, user.subject, changes.changes())
+    """Set the fields sent; unknown fields and invalid values are a 422 that changes nothing.
+    A person's token only (403 for a service's)."""
+    profile = await profiles.update_profile(session, account, changes.changes())
     return _answer(Profile.model_validate(profile))
 
 
 @router.get("/{profile_id}", response_model=PublicProfile)
-async def read_profile(profile_id: uuid.UUID, _user: CurrentUser, database: Db) -> Response:
-    """Anyone's public fields; 404 when there is no such profile."""
+async def read_profile(profile_id: uuid.UUID, _reader: ProfileReader, database: Db) -> Response:
+    """Anyone's public fields; 404 when there is no such profile. Any person may read them; a
+    service's token needs the `users:read` scope."""
     row = await database.run(profiles.read_profile, profile_id)
     if row is None:
         raise HTTPException(404, "There is no profile with this id.")
@@ -52,12 +55,13 @@ async def read_profile(profile_id: uuid.UUID, _user: CurrentUser, database: Db) 
 
 @router.get("", response_model=ProfilePage)
 async def list_profiles(
-    _admin: Admin,
+    _lister: ProfileLister,
     session: Session,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> Response:
-    """A page of every profile, oldest first (admin role only)."""
+    """A page of every profile, oldest first: for a token with the `users:read` scope (a
+    service's, say) or a person with the `admin` role."""
     try:
         page, next_cursor = await profiles.list_profiles(session, limit, cursor)
     except profiles.InvalidCursorError:

@@ -1,7 +1,7 @@
 """Tokens that already passed verification, so a repeat costs a hash and a lookup.
 
 Keyed by a SHA-256 of the token (the token itself is never kept), bounded, least recently
-used out first. An entry never outlives its token's `exp`; the caller also drops it once its
+used out first. An entry never outlives its token's `exp`; the verifier also drops it once its
 key leaves the key set. Only successes are ever stored.
 """
 
@@ -10,10 +10,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from users_service.tokens import AccessToken
+from auth_client.principal import Principal
 
 
 def token_digest(token: str) -> bytes:
+    """The cache key of a token: its SHA-256, so a memory dump holds no usable bearer token."""
     return hashlib.sha256(token.encode()).digest()
 
 
@@ -23,29 +24,29 @@ class VerifiedTokenCache:
     def __init__(self, max_entries: int, clock: Callable[[], float] = time.time) -> None:
         self._max_entries = max_entries
         self._clock = clock
-        self._entries: OrderedDict[bytes, AccessToken] = OrderedDict()
+        self._entries: OrderedDict[bytes, Principal] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, token: str) -> AccessToken | None:
+    def get(self, token: str) -> Principal | None:
         """The verified token, unless absent or expired (an expired entry is dropped)."""
         digest = token_digest(token)
-        access = self._entries.get(digest)
-        if access is None:
+        principal = self._entries.get(digest)
+        if principal is None:
             return None
-        if self._clock() >= access.expires_at:
+        if self._clock() >= principal.expires_at:
             del self._entries[digest]
             return None
         self._entries.move_to_end(digest)
-        return access
+        return principal
 
-    def put(self, token: str, access: AccessToken) -> None:
+    def put(self, token: str, principal: Principal) -> None:
         """Remember a token that verification accepted."""
         if self._max_entries <= 0:
             return
         digest = token_digest(token)
-        self._entries[digest] = access
+        self._entries[digest] = principal
         self._entries.move_to_end(digest)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)

@@ -9,20 +9,24 @@ The rules, in the order they matter:
   service;
 - when a fetch fails, the last good set stays in use for a bounded time, and it is logged;
 - before any set was loaded (auth not up yet) a fetch is retried at most once per retry
-  interval, so start-up never fails and readiness follows the auth service.
+  interval, so start-up never fails and readiness follows the auth service;
+- redirects are never followed: the key set comes from the URL configured, or not at all.
+
+Log records (standard `logging`, logger `auth_client.jwks`) carry the event name as their
+message and the details as attributes: `jwks_fetched`, `jwks_fetch_failed`, `jwks_key_skipped`.
 """
 
 import asyncio
 import contextlib
+import logging
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import httpx
-import structlog
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
@@ -35,12 +39,7 @@ MAX_KID_LENGTH = 128
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
 _NO_CACHE = re.compile(r"(?:^|,)\s*(?:no-cache|no-store)\s*(?:,|$)", re.IGNORECASE)
 
-
-def _log() -> structlog.stdlib.BoundLogger:
-    # Fetched per use (fetches are rare), so a logging configuration made after import
-    # (the app's, or a test's capture) is the one that applies.
-    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(__name__)
-    return logger
+log = logging.getLogger(__name__)
 
 
 class JwksError(Exception):
@@ -90,7 +89,8 @@ def parse_key_set(document: Any) -> dict[str, RSAPublicKey]:
                 else:
                     keys[kid] = key
                     continue
-        _log().warning("jwks_key_skipped", kid=kid if isinstance(kid, str) else None, reason=reason)
+        skipped = {"kid": kid if isinstance(kid, str) else None, "reason": reason}
+        log.warning("jwks_key_skipped", extra=skipped)
     return keys
 
 
@@ -123,6 +123,8 @@ class JwksClient:
         retry_seconds: float = 1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if not 0 <= min_cache_seconds <= max_cache_seconds:
+            raise ValueError("min_cache_seconds must be between 0 and max_cache_seconds")
         self._http = http
         self._url = url
         self._min_cache = min_cache_seconds
@@ -137,6 +139,31 @@ class JwksClient:
         self._last_attempt_failed = False
         self.fetch_count = 0
         """HTTP requests made to the JWKS URL so far (logged with every fetch)."""
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        url: str,
+        *,
+        timeout_seconds: float = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **options: Any,
+    ) -> AsyncIterator[Self]:
+        """A client with an HTTP client of its own, already loading the key set; closed on exit.
+
+        `options` are the constructor's (cache bounds, cooldown, staleness, retry);
+        `transport` replaces the network (tests: `httpx.MockTransport`).
+        """
+        async with httpx.AsyncClient(
+            transport=transport, timeout=timeout_seconds, follow_redirects=False
+        ) as http:
+            client = cls(http, url, **options)
+            client.start_loading()
+            try:
+                yield client
+            finally:
+                await client.aclose()
 
     @property
     def ready(self) -> bool:
@@ -235,19 +262,22 @@ class JwksClient:
             ttl = min(max(max_age if max_age is not None else 0, self._min_cache), self._max_cache)
             self._key_set = KeySet(keys, fetched_at=now, fresh_until=now + ttl)
             self._last_attempt_failed = False
-            _log().info(
-                "jwks_fetched",
-                url=self._url,
-                kids=sorted(keys),
-                cache_seconds=ttl,
-                fetch_count=self.fetch_count,
-            )
+            fetched = {
+                "url": self._url,
+                "kids": sorted(keys),
+                "cache_seconds": ttl,
+                "fetch_count": self.fetch_count,
+            }
+            log.info("jwks_fetched", extra=fetched)
         finally:
             self._fetch = None
 
     async def _fetch_keys(self) -> tuple[dict[str, RSAPublicKey], float | None]:
         response = await self._http.get(
-            self._url, headers={"Accept": "application/jwk-set+json, application/json"}
+            self._url,
+            headers={"Accept": "application/jwk-set+json, application/json"},
+            # Whatever the HTTP client was built with: a redirect could lead anywhere.
+            follow_redirects=False,
         )
         if response.status_code != 200:
             raise JwksError(f"status {response.status_code}")
@@ -262,16 +292,16 @@ class JwksClient:
     def _log_failure(self, exc: Exception) -> None:
         now = self._clock()
         key_set = self._usable(now)
-        _log().warning(
-            "jwks_fetch_failed",
-            url=self._url,
-            error=type(exc).__name__,
-            reason=str(exc) if isinstance(exc, JwksError) else None,
-            fetch_count=self.fetch_count,
-            serving_stale_keys=key_set is not None,
-            stale_for_seconds=(
+        failure = {
+            "url": self._url,
+            "error": type(exc).__name__,
+            "reason": str(exc) if isinstance(exc, JwksError) else None,
+            "fetch_count": self.fetch_count,
+            "serving_stale_keys": key_set is not None,
+            "stale_for_seconds": (
                 round(now - key_set.fresh_until, 1)
                 if key_set is not None and now > key_set.fresh_until
                 else None
             ),
-        )
+        }
+        log.warning("jwks_fetch_failed", extra=failure)

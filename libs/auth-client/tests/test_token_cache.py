@@ -2,18 +2,21 @@
 
 import uuid
 
-from users_service.token_cache import VerifiedTokenCache, token_digest
-from users_service.tokens import AccessToken
+from auth_client import Principal
+from auth_client.token_cache import VerifiedTokenCache, token_digest
 
 EXP = 2_000_000_000
 
 
-def access(expires_at: int = EXP) -> AccessToken:
-    return AccessToken(
-        subject=uuid.uuid4(),
-        roles=frozenset(),
+def access(expires_at: int = EXP) -> Principal:
+    return Principal(
+        subject=str(uuid.uuid4()),
+        client_id="public",
         scopes=frozenset(),
+        roles=frozenset(),
+        session_id=str(uuid.uuid4()),
         expires_at=expires_at,
+        issued_at=expires_at - 900,
         token_id=uuid.uuid4().hex,
         key_id="key-1",
     )

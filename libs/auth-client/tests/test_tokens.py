@@ -10,11 +10,21 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from token_minting import POLICY, SigningKey, StaticKeys, b64, claims_for, mint, segments, sign
+from token_minting import (
+    POLICY,
+    SigningKey,
+    StaticKeys,
+    b64,
+    claims_for,
+    mint,
+    segments,
+    service_claims_for,
+    sign,
+)
 
-from users_service.token_cache import VerifiedTokenCache
-from users_service.tokens import (
-    AccessToken,
+from auth_client import DenyList, Principal, TokenPolicy, VerifiedTokenCache
+from auth_client.tokens import (
+    MAX_LEEWAY_SECONDS,
     InvalidAccessTokenError,
     TokenVerifier,
     verify_access_token,
@@ -33,18 +43,67 @@ def forge(header: dict[str, Any], claims: dict[str, Any], signature: str = "c2ln
     return f"{b64(header)}.{b64(claims)}.{signature}"
 
 
-async def test_a_token_as_the_auth_service_issues_it_is_accepted(signing_key: SigningKey) -> None:
+async def test_a_persons_token_as_the_auth_service_issues_it_is_accepted(
+    signing_key: SigningKey,
+) -> None:
     subject = uuid.uuid4()
     claims = claims_for(subject, roles=["user", "admin"], scope="openid profile")
-    access = await verify_access_token(mint(signing_key, claims), StaticKeys(signing_key), POLICY)
-    assert access == AccessToken(
-        subject=subject,
-        roles=frozenset({"user", "admin"}),
+    principal = await verify_access_token(
+        mint(signing_key, claims), StaticKeys(signing_key), POLICY
+    )
+    assert principal == Principal(
+        subject=str(subject),
+        client_id="public",
         scopes=frozenset({"openid", "profile"}),
+        roles=frozenset({"user", "admin"}),
+        session_id=claims["sid"],
         expires_at=claims["exp"],
+        issued_at=claims["iat"],
         token_id=claims["jti"],
         key_id="key-1",
     )
+    assert principal.claims == claims
+    assert principal.is_person
+    assert not principal.is_service
+
+
+async def test_a_services_own_token_is_accepted_and_known_for_one(
+    signing_key: SigningKey,
+) -> None:
+    # client_credentials: `sub` is the client id (not a UUID), no session, no roles.
+    token = mint(signing_key, service_claims_for("reports", scope="users:read"))
+    principal = await verify_access_token(token, StaticKeys(signing_key), POLICY)
+    assert principal.subject == principal.client_id == "reports"
+    assert principal.session_id is None
+    assert principal.roles == frozenset()
+    assert principal.scopes == frozenset({"users:read"})
+    assert principal.is_service
+    assert not principal.is_person
+
+
+async def test_a_token_of_another_client_for_a_person_is_a_persons_token(
+    signing_key: SigningKey,
+) -> None:
+    # `sub` differs from `client_id`: a person signed in through some client.
+    token = mint(signing_key, claims_for(client_id="mobile-app"))
+    assert (await verify_access_token(token, StaticKeys(signing_key), POLICY)).is_person
+
+
+async def test_the_claims_of_a_principal_cannot_be_changed(signing_key: SigningKey) -> None:
+    principal = await verify_access_token(mint(signing_key), StaticKeys(signing_key), POLICY)
+    with pytest.raises(TypeError):
+        principal.claims["sub"] = "someone-else"  # type: ignore[index]
+    assert "claims" not in repr(principal)
+
+
+async def test_an_id_token_is_never_taken_for_an_access_token(signing_key: SigningKey) -> None:
+    # OpenID Connect ID tokens are signed by the same keys, with `typ` JWT and `aud` the client.
+    id_token = mint(
+        signing_key,
+        claims_for(aud=POLICY.audience, nonce="n-0S6_WzA2Mj", auth_time=1),
+        headers={"typ": "JWT"},
+    )
+    assert await rejected(id_token, StaticKeys(signing_key)) == "not an access token (typ)"
 
 
 @pytest.mark.parametrize("typ", ["at+jwt", "AT+JWT", "application/at+jwt"])
@@ -236,7 +295,7 @@ async def test_a_foreign_issuer_or_audience_is_refused(
     )
 
 
-@pytest.mark.parametrize("claim", ["exp", "iat", "iss", "aud", "sub", "jti"])
+@pytest.mark.parametrize("claim", ["exp", "iat", "iss", "aud", "sub", "jti", "client_id"])
 @pytest.mark.parametrize("how", ["absent", "null"])
 async def test_every_required_claim_must_be_present(
     signing_key: SigningKey, claim: str, how: str
@@ -257,9 +316,14 @@ async def test_every_required_claim_must_be_present(
         ("exp", True),
         ("iat", str(int(time.time()))),
         ("nbf", str(int(time.time()) - 5)),
-        ("sub", "not-a-uuid"),
         ("sub", 42),
-        ("sub", "{12345678-1234-5678-1234-567812345678}"),
+        ("sub", ""),
+        ("sub", "x" * 256),
+        ("sub", ["a"]),
+        ("client_id", 7),
+        ("client_id", ""),
+        ("sid", 7),
+        ("sid", ""),
         ("jti", 7),
         ("jti", ""),
         ("scope", ["openid"]),
@@ -317,9 +381,12 @@ async def test_every_rejection_reads_the_same_to_the_caller(signing_key: Signing
     assert errors == {InvalidAccessTokenError}
 
 
-def verifier_for(keys: StaticKeys, clock: list[float] | None = None) -> TokenVerifier:
+def verifier_for(
+    keys: StaticKeys, clock: list[float] | None = None, deny_list: DenyList | None = None
+) -> TokenVerifier:
     now = clock if clock is not None else [time.time()]
-    return TokenVerifier(keys, POLICY, VerifiedTokenCache(100, clock=lambda: now[0]))
+    cache = VerifiedTokenCache(100, clock=lambda: now[0])
+    return TokenVerifier(keys, POLICY, cache=cache, deny_list=deny_list)
 
 
 async def test_a_verified_token_is_served_from_the_cache(signing_key: SigningKey) -> None:
@@ -367,6 +434,71 @@ async def test_the_cache_refuses_an_oversized_token_before_hashing(
     signing_key: SigningKey,
 ) -> None:
     keys = StaticKeys(signing_key)
-    verifier = TokenVerifier(keys, replace(POLICY, max_bytes=1024), VerifiedTokenCache(10))
+    verifier = TokenVerifier(keys, replace(POLICY, max_bytes=1024), cache=VerifiedTokenCache(10))
     with pytest.raises(InvalidAccessTokenError, match="too large"):
         await verifier.verify("a" * 2000)
+
+
+async def test_the_verifier_keeps_an_empty_deny_list_and_a_cache_by_default(
+    signing_key: SigningKey,
+) -> None:
+    verifier = TokenVerifier(StaticKeys(signing_key), POLICY)
+    assert len(verifier.deny_list) == 0
+    await verifier.verify(mint(signing_key))
+    assert len(verifier.cache) == 1
+
+
+async def test_a_denied_session_is_refused_though_its_signature_checks(
+    signing_key: SigningKey,
+) -> None:
+    keys = StaticKeys(signing_key)
+    verifier = verifier_for(keys)
+    claims = claims_for()
+    token, other_session = mint(signing_key, claims), mint(signing_key)
+    await verifier.verify(token)  # accepted, and now cached
+
+    verifier.deny_list.deny_session(claims["sid"], until=time.time() + 900)
+    with pytest.raises(InvalidAccessTokenError, match="denied"):
+        await verifier.verify(token)  # the cached success does not bypass the list
+    assert await verifier.verify(other_session)
+
+
+async def test_a_denied_subject_is_refused_for_tokens_issued_before_the_denial(
+    signing_key: SigningKey,
+) -> None:
+    verifier = verifier_for(StaticKeys(signing_key))
+    subject, now = uuid.uuid4(), int(time.time())
+    before = mint(signing_key, claims_for(subject, iat=now - 60))
+    after = mint(signing_key, claims_for(subject, iat=now))
+    verifier.deny_list.deny_subject(str(subject), until=now + 900, issued_before=now - 30)
+    with pytest.raises(InvalidAccessTokenError, match="denied"):
+        await verifier.verify(before)
+    assert (await verifier.verify(after)).subject == str(subject)
+
+
+async def test_the_deny_list_is_consulted_only_after_the_signature_check(
+    signing_key: SigningKey, other_key: SigningKey
+) -> None:
+    # A forged token naming a denied session is refused as forged: the list reveals nothing.
+    verifier = verifier_for(StaticKeys(signing_key))
+    claims = claims_for()
+    verifier.deny_list.deny_session(claims["sid"], until=time.time() + 900)
+    impostor = SigningKey("key-1", other_key.private_key)
+    with pytest.raises(InvalidAccessTokenError, match="InvalidSignatureError"):
+        await verifier.verify(mint(impostor, claims))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"leeway_seconds": MAX_LEEWAY_SECONDS + 1},
+        {"leeway_seconds": -1},
+        {"max_bytes": 0},
+        {"issuer": ""},
+        {"audience": ""},
+    ],
+)
+def test_a_policy_out_of_bounds_is_refused(overrides: dict[str, Any]) -> None:
+    settings: dict[str, Any] = {"issuer": "http://issuer.test", "audience": "api", **overrides}
+    with pytest.raises(ValueError):  # noqa: PT011 - each message names its own bound
+        TokenPolicy(**settings)

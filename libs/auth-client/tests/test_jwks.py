@@ -1,15 +1,15 @@
 """JwksClient against httpx's MockTransport, counting every fetch it makes."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
-from structlog.testing import capture_logs
 from token_minting import JWKS_URL, FakeClock, JwksServer, SigningKey
 
-from users_service.jwks import JwksClient, parse_key_set, parse_max_age
+from auth_client.jwks import JwksClient, parse_key_set, parse_max_age
 
 pytestmark = pytest.mark.anyio
 
@@ -159,21 +159,26 @@ async def test_max_age_is_clamped_to_the_configured_bounds(
 
 
 async def test_auth_down_serves_the_cached_set_and_logs_it(
-    make_client: ClientFactory, server: JwksServer, clock: FakeClock
+    make_client: ClientFactory,
+    server: JwksServer,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     client = make_client()
     await client.get_key("key-1")
     server.down = True
     clock.advance(301)  # past max-age: a refresh is due
 
-    with capture_logs() as logs:
+    with caplog.at_level(logging.INFO, logger="auth_client.jwks"):
         assert await client.get_key("key-1") is not None
         await client.wait_idle()
     assert server.fetches == 2
     assert client.ready
-    failure = next(entry for entry in logs if entry["event"] == "jwks_fetch_failed")
-    assert failure["serving_stale_keys"] is True
-    assert failure["error"] == "ConnectError"
+    failure = next(record for record in caplog.records if record.msg == "jwks_fetch_failed")
+    assert failure.levelno == logging.WARNING
+    assert failure.__dict__["serving_stale_keys"] is True
+    assert failure.__dict__["error"] == "ConnectError"
+    assert failure.__dict__["stale_for_seconds"] == 1.0
 
     # While it stays down, refreshes are retried once per cooldown, not per request.
     for _ in range(20):
@@ -301,14 +306,82 @@ def test_parse_max_age(header: str | None, expected: float | None) -> None:
 
 
 async def test_an_unexpected_failure_of_a_fetch_is_a_logged_miss_not_a_crash(
-    clock: FakeClock,
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     def broken(request: httpx.Request) -> httpx.Response:
         raise RuntimeError("a bug somewhere below")
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(broken)) as http:
         client = JwksClient(http, JWKS_URL, clock=clock)
-        with capture_logs() as logs:
+        with caplog.at_level(logging.INFO, logger="auth_client.jwks"):
             assert await client.get_key("key-1") is None
-        assert [entry["error"] for entry in logs] == ["RuntimeError"]
+        assert [record.__dict__["error"] for record in caplog.records] == ["RuntimeError"]
         assert not client.ready
+
+
+async def test_a_redirect_is_never_followed_whatever_the_http_client_does(
+    signing_key: SigningKey, clock: FakeClock
+) -> None:
+    # An attacker who can make the JWKS URL redirect must not get to choose the keys.
+    attacker = SigningKey.generate("key-1")
+    requested: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requested.append(str(request.url))
+        if request.url.host == "evil.test":
+            return httpx.Response(200, json={"keys": [attacker.jwk()]})
+        return httpx.Response(302, headers={"Location": "http://evil.test/jwks.json"})
+
+    transport = httpx.MockTransport(handler)
+    async with httpx.AsyncClient(transport=transport, follow_redirects=True) as http:
+        client = JwksClient(http, JWKS_URL, clock=clock)
+        assert await client.get_key("key-1") is None
+    assert requested == [JWKS_URL]
+    assert not client.ready
+
+
+async def test_open_makes_its_own_http_client_and_starts_loading(server: JwksServer) -> None:
+    async with JwksClient.open(JWKS_URL, transport=server.transport) as client:
+        await client.wait_idle()  # returns once the load begun by `open` is done
+        assert client.ready
+        assert client.has_key("key-1")
+    assert server.fetches == 1
+    assert server.requests[0].headers["accept"].startswith("application/jwk-set+json")
+
+
+async def test_open_passes_the_cache_options_on(server: JwksServer, clock: FakeClock) -> None:
+    server.cache_control = "public, max-age=999999"
+    async with JwksClient.open(
+        JWKS_URL, transport=server.transport, max_cache_seconds=120, clock=clock
+    ) as client:
+        await client.wait_idle()
+        clock.advance(121)
+        await client.get_key("key-1")
+        await client.wait_idle()
+    assert server.fetches == 2
+
+
+async def test_closing_cancels_a_fetch_in_flight(server: JwksServer) -> None:
+    server.delay = 30
+    async with JwksClient.open(JWKS_URL, transport=server.transport) as client:
+        await asyncio.sleep(0.01)
+    assert not client.ready
+    await asyncio.wait_for(client.wait_idle(), 1)
+
+
+async def test_a_fetch_is_logged_with_the_kids_it_found(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client()
+    with caplog.at_level(logging.INFO, logger="auth_client.jwks"):
+        await client.get_key("key-1")
+    fetched = next(record for record in caplog.records if record.msg == "jwks_fetched")
+    assert fetched.__dict__["kids"] == ["key-1"]
+    assert fetched.__dict__["cache_seconds"] == 300
+    assert fetched.__dict__["url"] == JWKS_URL
+
+
+async def test_cache_bounds_out_of_order_are_refused() -> None:
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(ValueError, match="min_cache_seconds"):
+            JwksClient(http, JWKS_URL, min_cache_seconds=600, max_cache_seconds=60)

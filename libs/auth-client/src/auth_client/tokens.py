@@ -2,29 +2,37 @@
 
 Only RS256, only with a key the auth service's JWKS holds under the token's `kid`; headers
 that point at other keys (`jku`, `x5u`, `jwk`, `x5c`) or demand extensions (`crit`) are
-refused, never followed. Every failure is the same `InvalidAccessTokenError` to the caller;
-its message (which names the cause, never the token) is for the log.
+refused, never followed. The header's `typ` must be `at+jwt`, so an ID token (`typ` `JWT`),
+signed by the same keys, is never taken for an access token. Every failure is the same
+`InvalidAccessTokenError` to the caller; its message (which names the cause, never the token)
+is for the log.
 """
 
 import math
 import re
-import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from types import MappingProxyType
+from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from users_service.jwks import MAX_KID_LENGTH, SIGNING_ALGORITHM
-
-if TYPE_CHECKING:
-    from users_service.token_cache import VerifiedTokenCache
+from auth_client.deny_list import DenyList
+from auth_client.jwks import MAX_KID_LENGTH, SIGNING_ALGORITHM
+from auth_client.principal import Principal
+from auth_client.token_cache import VerifiedTokenCache
 
 # Three base64url segments, none empty: a stripped signature or a stray character stops here.
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 REFUSED_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit", "b64"})
-REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
+# RFC 9068 §2.2: every access token carries these.
+REQUIRED_CLAIMS = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
+# Clock skew tolerated on exp, nbf and iat: RFC 8725 asks for little; more is refused.
+MAX_LEEWAY_SECONDS = 60
+DEFAULT_MAX_TOKEN_BYTES = 8192
+DEFAULT_CACHE_SIZE = 10_000
+MAX_IDENTIFIER_LENGTH = 255
 
 
 class InvalidAccessTokenError(Exception):
@@ -32,25 +40,21 @@ class InvalidAccessTokenError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class AccessToken:
-    """What a verified access token says about its bearer."""
-
-    subject: uuid.UUID
-    roles: frozenset[str]
-    scopes: frozenset[str]
-    expires_at: int
-    token_id: str
-    key_id: str
-
-
-@dataclass(frozen=True, slots=True)
 class TokenPolicy:
-    """What an access token must match, from the settings."""
+    """What an access token must match: its issuer (`iss`), our audience (`aud`), and limits."""
 
     issuer: str
     audience: str
-    leeway_seconds: int
-    max_bytes: int
+    leeway_seconds: int = 10
+    max_bytes: int = DEFAULT_MAX_TOKEN_BYTES
+
+    def __post_init__(self) -> None:
+        if not self.issuer or not self.audience:
+            raise ValueError("a token policy needs an issuer and an audience")
+        if not 0 <= self.leeway_seconds <= MAX_LEEWAY_SECONDS:
+            raise ValueError(f"leeway_seconds must be between 0 and {MAX_LEEWAY_SECONDS}")
+        if self.max_bytes < 1:
+            raise ValueError("max_bytes must be positive")
 
 
 class KeySource(Protocol):
@@ -61,7 +65,7 @@ class KeySource(Protocol):
     def has_key(self, kid: str) -> bool: ...
 
 
-async def verify_access_token(token: str, keys: KeySource, policy: TokenPolicy) -> AccessToken:
+async def verify_access_token(token: str, keys: KeySource, policy: TokenPolicy) -> Principal:
     """Verify signature, header and claims; `InvalidAccessTokenError` on any failure."""
     if len(token) > policy.max_bytes:
         raise InvalidAccessTokenError("token too large")
@@ -87,7 +91,7 @@ async def verify_access_token(token: str, keys: KeySource, policy: TokenPolicy) 
         )
     except jwt.PyJWTError as exc:
         raise InvalidAccessTokenError(f"rejected by verification ({type(exc).__name__})") from exc
-    return _access_token(claims, kid)
+    return _principal(claims, kid)
 
 
 def _checked_key_id(header: dict[str, Any]) -> str:
@@ -105,32 +109,32 @@ def _checked_key_id(header: dict[str, Any]) -> str:
     return kid
 
 
-def _access_token(claims: dict[str, Any], kid: str) -> AccessToken:
+def _principal(claims: dict[str, Any], kid: str) -> Principal:
     # PyJWT checked presence and values; the types it is lenient about are checked here.
     for name in ("exp", "iat", "nbf"):
         if name in claims and not _is_numeric_date(claims[name]):
             raise InvalidAccessTokenError(f"{name} is not a NumericDate")
-    jti, sub, scope = claims["jti"], claims["sub"], claims.get("scope", "")
-    roles = claims.get("roles", [])
-    if not isinstance(jti, str) or not jti:
-        raise InvalidAccessTokenError("jti is not a string")
+    for name in ("sub", "client_id", "jti"):
+        if not _is_identifier(claims[name]):
+            raise InvalidAccessTokenError(f"{name} is not a non-empty string")
+    sid, scope, roles = claims.get("sid"), claims.get("scope", ""), claims.get("roles", [])
+    if sid is not None and not _is_identifier(sid):
+        raise InvalidAccessTokenError("sid is not a non-empty string")
     if not isinstance(scope, str):
         raise InvalidAccessTokenError("scope is not a string")
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise InvalidAccessTokenError("roles is not a list of strings")
-    try:
-        subject = uuid.UUID(sub)
-    except (TypeError, ValueError, AttributeError):
-        raise InvalidAccessTokenError("sub is not a UUID") from None
-    if str(subject) != sub.lower():  # the canonical form only, as the auth service writes it
-        raise InvalidAccessTokenError("sub is not a UUID")
-    return AccessToken(
-        subject=subject,
-        roles=frozenset(roles),
+    return Principal(
+        subject=claims["sub"],
+        client_id=claims["client_id"],
         scopes=frozenset(scope.split()),
+        roles=frozenset(roles),
+        session_id=sid,
         expires_at=int(claims["exp"]),
-        token_id=jti,
+        issued_at=int(claims["iat"]),
+        token_id=claims["jti"],
         key_id=kid,
+        claims=MappingProxyType(claims),
     )
 
 
@@ -139,22 +143,36 @@ def _is_numeric_date(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _is_identifier(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_IDENTIFIER_LENGTH
+
+
 class TokenVerifier:
-    """Verification with the verified-token cache in front: what requests call."""
+    """What requests call: the verified-token cache, verification, then the deny list."""
 
-    def __init__(self, keys: KeySource, policy: TokenPolicy, cache: "VerifiedTokenCache") -> None:
-        self._keys = keys
-        self._policy = policy
-        self._cache = cache
+    def __init__(
+        self,
+        keys: KeySource,
+        policy: TokenPolicy,
+        *,
+        cache: VerifiedTokenCache | None = None,
+        deny_list: DenyList | None = None,
+    ) -> None:
+        self.keys = keys
+        self.policy = policy
+        self.cache = cache if cache is not None else VerifiedTokenCache(DEFAULT_CACHE_SIZE)
+        self.deny_list = deny_list if deny_list is not None else DenyList()
+        """Feed it (`deny_session`, `deny_subject`) to refuse revoked tokens before `exp`."""
 
-    async def verify(self, token: str) -> AccessToken:
-        """The token's contents; `InvalidAccessTokenError` when it fails verification."""
-        if len(token) > self._policy.max_bytes:
+    async def verify(self, token: str) -> Principal:
+        """The token's principal; `InvalidAccessTokenError` when it fails verification."""
+        if len(token) > self.policy.max_bytes:
             raise InvalidAccessTokenError("token too large")
-        cached = self._cache.get(token)
+        principal = self.cache.get(token)
         # A cached success stands only while its key is still in the key set.
-        if cached is not None and self._keys.has_key(cached.key_id):
-            return cached
-        access = await verify_access_token(token, self._keys, self._policy)
-        self._cache.put(token, access)
-        return access
+        if principal is None or not self.keys.has_key(principal.key_id):
+            principal = await verify_access_token(token, self.keys, self.policy)
+            self.cache.put(token, principal)
+        if self.deny_list.is_denied(principal):
+            raise InvalidAccessTokenError("denied (session revoked or subject disabled)")
+        return principal
