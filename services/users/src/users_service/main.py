@@ -7,8 +7,8 @@ import httpx
 from fastapi import FastAPI
 
 from service_kit.logging import configure_logging
+from service_kit.middleware import install_middleware
 from service_kit.problems import install_problem_handlers
-from service_kit.request_context import RequestContextMiddleware
 from users_service.db import Database
 from users_service.jwks import JwksClient
 from users_service.routes import health, profiles
@@ -76,7 +76,13 @@ def create_app(
     app.state.settings = settings
     app.state.database = database
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    install_middleware(
+        app,
+        max_body_bytes=settings.max_body_bytes,
+        trusted_proxies=settings.trusted_proxies,
+        public_url=settings.public_url,
+        docs_prefix=f"{PREFIX}/docs",
+    )
     app.include_router(health.router, prefix=PREFIX)
     app.include_router(profiles.router, prefix=PREFIX)
     return app
