@@ -56,7 +56,9 @@ class TrustedProxies:
             if item.strip()
         )
 
-    def __contains__(self, address: Address | None) -> bool:
+    def __contains__(self, address: Address | str | None) -> bool:
+        if isinstance(address, str):
+            address = parse_address(address)
         return address is not None and any(
             address.version == network.version and address in network for network in self.networks
         )
