@@ -96,6 +96,7 @@ async def test_a_declared_length_over_the_limit_is_refused_without_reading_anyth
     assert str(LIMIT) in problem["detail"]
     assert body.pulled == 0
     assert authenticated == []  # refused before any authentication ran
+    assert headers["connection"] == "close"  # the unread body is not waited for
 
 
 async def test_a_streamed_body_is_cut_off_once_past_the_limit_before_authentication() -> None:
@@ -108,6 +109,7 @@ async def test_a_streamed_body_is_cut_off_once_past_the_limit_before_authenticat
     assert problem["status"] == 413
     assert body.pulled == LIMIT + CHUNK
     assert authenticated == []
+    assert headers["connection"] == "close"
 
 
 async def test_a_body_within_the_limit_reaches_the_route() -> None:

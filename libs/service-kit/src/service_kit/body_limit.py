@@ -67,7 +67,7 @@ class BodySizeLimitMiddleware:
         detail = too_large_detail(self.max_bytes)
         declared = _declared_length(scope)
         if declared is not None and not 0 <= declared <= self.max_bytes:
-            await self.refusal(scope["path"], detail)(scope, receive, send)
+            await self._refuse(scope, receive, send, detail)
             return
 
         received = 0
@@ -100,4 +100,11 @@ class BodySizeLimitMiddleware:
             if response_started:
                 raise
         if exceeded and not response_started:
-            await self.refusal(scope["path"], detail)(scope, receive, send)
+            await self._refuse(scope, receive, send, detail)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, detail: str) -> None:
+        response = self.refusal(scope["path"], detail)
+        # The rest of the body is never read: the connection is not kept for it (uvicorn
+        # closes it after this answer instead of discarding what the client still sends).
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
