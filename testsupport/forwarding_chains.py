@@ -50,9 +50,9 @@ class ChainCase:
 
 
 def _traefik_headers(forwarded_for: str, real_ip: str, proto: str = "http") -> Headers:
-    # What Traefik adds on its way to a service (seen with the real binary: see
-    # tests/e2e/test_client_address.py): X-Forwarded-For with its peer appended, X-Real-Ip
-    # set to its peer, X-Forwarded-Proto/-Host/-Port/-Server.
+    # What Traefik adds on its way to a service, as the real binary does it (checked by
+    # tests/e2e/test_behind_a_load_balancer.py): X-Forwarded-For with its peer appended,
+    # X-Real-Ip set to its peer, X-Forwarded-Proto/-Host/-Port/-Server.
     return (
         ("x-forwarded-for", forwarded_for),
         ("x-forwarded-proto", proto),
