@@ -99,8 +99,10 @@ def client_address(peer: str | None, forwarded: list[str], trusted: TrustedProxi
 class ClientAddressMiddleware:
     """Put the client's address in the ASGI scope's `client`, for routes and logs alike.
 
-    It replaces uvicorn's `proxy_headers` (and runs the same way under Lambda, where there
-    is no uvicorn): one rule, one setting, in every deployment.
+    It does the job of uvicorn's `proxy_headers` and runs the same under Lambda, where there
+    is no uvicorn: one rule, one setting, in every deployment. (Where uvicorn's runs first
+    with the same TRUSTED_PROXIES, as `auth-service serve` still has it, the answer is the
+    same: services/auth/tests/test_auth_without_gateway.py.)
     """
 
     def __init__(self, app: ASGIApp, trusted_proxies: str) -> None:
