@@ -67,8 +67,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             port=settings.port,
             log_config=None,
             access_log=False,
-            proxy_headers=True,
-            forwarded_allow_ips=settings.trusted_proxies,
+            # The client's address comes from service_kit.client_address (TRUSTED_PROXIES),
+            # the same rule under uvicorn and Lambda.
+            proxy_headers=False,
             server_header=False,
         )
     elif args.command in ("migrate", "downgrade"):

@@ -11,7 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from auth_service.accounts import PasswordRules
-from auth_service.body_limit import BodySizeLimitMiddleware
 from auth_service.db import Database
 from auth_service.grants import Issuance
 from auth_service.keys import KeyEncryption, KeyTimings, SigningKeyStore
@@ -23,11 +22,10 @@ from auth_service.settings import Settings
 from auth_service.throttling import ThrottlePolicy
 from auth_service.tokens import LEEWAY_SECONDS, TokenIssuer
 from service_kit.logging import configure_logging
+from service_kit.middleware import install_middleware
 from service_kit.problems import install_problem_handlers, problem
-from service_kit.request_context import RequestContextMiddleware
 
 PREFIX = "/auth"
-MAX_BODY_BYTES = 64 * 1024
 # The first attempt to load the keys is made before serving; later ones in the background.
 KEY_BOOTSTRAP_TIMEOUT_SECONDS = 15.0
 _OAUTH_PATHS = {f"{PREFIX}/token", f"{PREFIX}/revoke"}
@@ -47,6 +45,7 @@ def key_timings(settings: Settings) -> KeyTimings:
 
 
 def _body_too_large(path: str, detail: str) -> Response:
+    # The token and revocation endpoints answer errors as RFC 6749 §5.2 says.
     if path in _OAUTH_PATHS:
         return OAuthError("invalid_request", detail, status=413).response()
     return problem(413, detail)
@@ -124,8 +123,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.password_rules = PasswordRules(hasher, settings.password_min_score)
     install_problem_handlers(app)
     app.add_exception_handler(OAuthError, _oauth_error)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES, refusal=_body_too_large)
-    app.add_middleware(RequestContextMiddleware)
+    install_middleware(
+        app,
+        max_body_bytes=settings.max_body_bytes,
+        trusted_proxies=settings.trusted_proxies,
+        public_url=settings.public_url,
+        docs_prefix=f"{PREFIX}/docs",
+        body_refusal=_body_too_large,
+    )
     app.include_router(health.router, prefix=PREFIX)
     app.include_router(accounts.router, prefix=PREFIX)
     app.include_router(oauth.router, prefix=PREFIX)

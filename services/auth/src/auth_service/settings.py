@@ -4,8 +4,11 @@ import os
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service_kit.body_limit import DEFAULT_MAX_BODY_BYTES
+from service_kit.client_address import TrustedProxies
 
 # Published so that a development stack starts with no setup; refused anywhere else.
 DEVELOPMENT_KEY_ENCRYPTION_KEY = "development-only-key-encryption-key-change-me"
@@ -28,7 +31,10 @@ class Settings(BaseSettings):
     key_encryption_key: SecretStr = Field(
         SecretStr(DEVELOPMENT_KEY_ENCRYPTION_KEY), validation_alias="KEY_ENCRYPTION_KEY"
     )
+    # The deployment's own proxies, whose X-Forwarded-For is believed (service_kit.client_address).
     trusted_proxies: str = Field("127.0.0.1,::1", validation_alias="TRUSTED_PROXIES")
+    # Larger request bodies are refused with 413 before they are read.
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, gt=0, validation_alias="MAX_BODY_BYTES")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
 
     # Passwords: bcrypt's cost factor (each +1 doubles the work), the threads that hash them
@@ -85,6 +91,12 @@ class Settings(BaseSettings):
     login_throttle_window_seconds: float = Field(
         900, gt=0, validation_alias="LOGIN_THROTTLE_WINDOW_SECONDS"
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        TrustedProxies(value)  # a typing mistake is a settings error at start
+        return value
 
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_development_secrets(self) -> Self:

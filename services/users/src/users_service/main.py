@@ -8,8 +8,8 @@ from fastapi import FastAPI
 
 from auth_client import JwksClient, TokenPolicy, TokenVerifier, VerifiedTokenCache
 from service_kit.logging import configure_logging
+from service_kit.middleware import install_middleware
 from service_kit.problems import install_problem_handlers
-from service_kit.request_context import RequestContextMiddleware
 from users_service.db import Database
 from users_service.routes import health, profiles
 from users_service.settings import Settings
@@ -66,7 +66,13 @@ def create_app(
     app.state.settings = settings
     app.state.database = database
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    install_middleware(
+        app,
+        max_body_bytes=settings.max_body_bytes,
+        trusted_proxies=settings.trusted_proxies,
+        public_url=settings.public_url,
+        docs_prefix=f"{PREFIX}/docs",
+    )
     app.include_router(health.router, prefix=PREFIX)
     app.include_router(profiles.router, prefix=PREFIX)
     return app

@@ -3,8 +3,11 @@
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service_kit.body_limit import DEFAULT_MAX_BODY_BYTES
+from service_kit.client_address import TrustedProxies
 
 
 class Settings(BaseSettings):
@@ -23,7 +26,10 @@ class Settings(BaseSettings):
     )
     public_url: str = Field("", validation_alias="PUBLIC_URL")
     jwks_url: str = Field("", validation_alias="JWKS_URL")
+    # The deployment's own proxies, whose X-Forwarded-For is believed (service_kit.client_address).
     trusted_proxies: str = Field("127.0.0.1,::1", validation_alias="TRUSTED_PROXIES")
+    # Larger request bodies are refused with 413 before they are read.
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, gt=0, validation_alias="MAX_BODY_BYTES")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
 
     # What an access token must say about itself (RFC 9068): `iss` is PUBLIC_URL, as the
@@ -53,6 +59,12 @@ class Settings(BaseSettings):
     jwks_fetch_timeout_seconds: float = Field(
         3, gt=0, le=30, validation_alias="JWKS_FETCH_TIMEOUT_SECONDS"
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        TrustedProxies(value)  # a typing mistake is a settings error at start
+        return value
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Self:
