@@ -57,12 +57,17 @@ async def _oauth_error(_request: Request, exc: Exception) -> JSONResponse:
     return exc.response()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; every route lives under `/auth`, the same directly and via the gateway."""
+def create_app(
+    settings: Settings | None = None, *, password_hasher: PasswordHasher | None = None
+) -> FastAPI:
+    """Build the app; every route lives under `/auth`, the same directly and via the gateway.
+
+    `password_hasher` replaces the one the settings describe (tests count its checks).
+    """
     settings = settings or Settings()
     configure_logging("auth", settings.log_level)
     database = Database(settings.database_url)
-    hasher = PasswordHasher(settings.bcrypt_cost, settings.hash_threads)
+    hasher = password_hasher or PasswordHasher(settings.bcrypt_cost, settings.hash_threads)
     keys = SigningKeyStore(
         database.sessions,
         KeyEncryption(settings.key_encryption_key.get_secret_value()),
@@ -83,11 +88,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             absolute_ttl=timedelta(seconds=settings.refresh_token_absolute_ttl_seconds),
         ),
         throttle=ThrottlePolicy(
-            free_per_account=settings.login_free_attempts_per_account,
+            free_per_pair=settings.login_free_attempts_per_account_address,
             free_per_address=settings.login_free_attempts_per_address,
+            free_per_login=settings.login_free_attempts_per_account,
             base_seconds=settings.login_throttle_base_seconds,
             max_seconds=settings.login_throttle_max_seconds,
             window_seconds=settings.login_throttle_window_seconds,
+            targeted_first_wait_seconds=settings.login_targeted_first_wait_seconds,
         ),
         scopes=settings.scope_set,
     )

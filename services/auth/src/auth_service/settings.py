@@ -67,14 +67,24 @@ class Settings(BaseSettings):
         600, gt=0, validation_alias="KEY_PUBLISH_DELAY_SECONDS"
     )
 
-    # Login throttling, per account and per client address: that many failures are free,
-    # each further one blocks for base * 2^n seconds (capped); failures older than the
-    # window are forgotten.
-    login_free_attempts_per_account: int = Field(
-        5, ge=1, validation_alias="LOGIN_FREE_ATTEMPTS_PER_ACCOUNT"
+    # Login throttling (throttling.py): failures of one login name from one address, of
+    # one address on every login, and of one login from every address (that last count
+    # never refuses; past it, each failing address waits the longest wait). Beyond the free
+    # ones each failure blocks for base * 2^n seconds (capped); failures are forgotten
+    # after the window without failure or wait.
+    login_free_attempts_per_account_address: int = Field(
+        5, ge=1, validation_alias="LOGIN_FREE_ATTEMPTS_PER_ACCOUNT_ADDRESS"
     )
     login_free_attempts_per_address: int = Field(
         20, ge=1, validation_alias="LOGIN_FREE_ATTEMPTS_PER_ADDRESS"
+    )
+    login_free_attempts_per_account: int = Field(
+        10, ge=1, validation_alias="LOGIN_FREE_ATTEMPTS_PER_ACCOUNT"
+    )
+    # On a targeted login, an address's first failure waits only this (a typo); bounded,
+    # since it is the one wait the owner may meet.
+    login_targeted_first_wait_seconds: float = Field(
+        5, gt=0, le=30, validation_alias="LOGIN_TARGETED_FIRST_WAIT_SECONDS"
     )
     login_throttle_base_seconds: float = Field(
         1, gt=0, validation_alias="LOGIN_THROTTLE_BASE_SECONDS"
