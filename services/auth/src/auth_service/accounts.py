@@ -38,7 +38,7 @@ class InvalidAccountFieldError(ValueError):
 
 
 class AccountNotFoundError(LookupError):
-    pass
+    """No account has that id, email or username."""
 
 
 @dataclass(frozen=True)
@@ -199,17 +199,3 @@ async def change_password(
     )
     await db.commit()
     return revoked
-
-
-async def grant_role(db: AsyncSession, login: str, role: str, now: datetime) -> Account:
-    """Add a role to the account named by email or username; commits."""
-    role = check_role(role)
-    account = await find_by_login(db, login)
-    if account is None:
-        raise AccountNotFoundError(login)
-    if role not in account.roles:
-        account.roles = sorted({*account.roles, role})
-        account.updated_at = now
-        audit.record(db, Event.ROLE_GRANTED, now=now, account_id=account.id, role=role)
-    await db.commit()
-    return account

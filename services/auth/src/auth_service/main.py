@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from auth_service import retention
 from auth_service.accounts import PasswordRules
 from auth_service.body_limit import BodySizeLimitMiddleware
 from auth_service.db import Database
@@ -17,6 +18,7 @@ from auth_service.grants import Issuance
 from auth_service.keys import KeyEncryption, KeyTimings, SigningKeyStore
 from auth_service.oauth import NO_STORE, OAuthError
 from auth_service.passwords import PasswordHasher
+from auth_service.retention import RetentionPolicy
 from auth_service.routes import accounts, health, oauth, well_known
 from auth_service.sessions import SessionPolicy
 from auth_service.settings import Settings
@@ -43,6 +45,15 @@ def key_timings(settings: Settings) -> KeyTimings:
     return KeyTimings(
         publish_delay=timedelta(seconds=settings.key_publish_delay_seconds),
         retention=timedelta(seconds=retention),
+    )
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    """How long each kind of row is kept, from the settings."""
+    return RetentionPolicy(
+        throttle_window=timedelta(seconds=settings.login_throttle_window_seconds),
+        sessions=timedelta(seconds=settings.session_retention_seconds),
+        audit=timedelta(seconds=settings.audit_retention_seconds),
     )
 
 
@@ -106,13 +117,19 @@ def create_app(
                 await keys.bootstrap()
         except Exception as exc:  # the database may not be up yet: keep trying in the background
             log.warning("signing_keys_not_loaded", error=type(exc).__name__)
-        refresher = asyncio.create_task(keys.keep_fresh(settings.key_refresh_seconds))
+        tasks = [asyncio.create_task(keys.keep_fresh(settings.key_refresh_seconds))]
+        if settings.purge_interval_seconds:
+            purging = retention.keep_purging(
+                database.sessions, retention_policy(settings), settings.purge_interval_seconds
+            )
+            tasks.append(asyncio.create_task(purging))
         try:
             yield
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await database.dispose()
 
     app = FastAPI(

@@ -7,8 +7,8 @@ from typing import Literal, Self
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Published so that a development stack starts with no setup; refused anywhere else.
-DEVELOPMENT_KEY_ENCRYPTION_KEY = "development-only-key-encryption-key-change-me"
+from auth_service import kek
+from auth_service.kek import DEVELOPMENT_KEY_ENCRYPTION_KEY
 
 
 class Settings(BaseSettings):
@@ -25,6 +25,8 @@ class Settings(BaseSettings):
         "", validation_alias=AliasChoices("AUTH_DATABASE_URL", "DATABASE_URL")
     )
     public_url: str = Field("", validation_alias="PUBLIC_URL")
+    # The development default lets a development stack start with no setup; outside
+    # development only a value kek.problem_with accepts is (at least 32 random bytes).
     key_encryption_key: SecretStr = Field(
         SecretStr(DEVELOPMENT_KEY_ENCRYPTION_KEY), validation_alias="KEY_ENCRYPTION_KEY"
     )
@@ -96,6 +98,17 @@ class Settings(BaseSettings):
         900, gt=0, validation_alias="LOGIN_THROTTLE_WINDOW_SECONDS"
     )
 
+    # Retention: a periodic purge in every replica (0 turns it off; `auth-service purge`
+    # does the same by hand) deletes ended sessions and expired refresh tokens after the
+    # session retention, and audit events after the audit retention.
+    purge_interval_seconds: float = Field(3600, ge=0, validation_alias="PURGE_INTERVAL_SECONDS")
+    session_retention_seconds: int = Field(
+        7 * 86_400, ge=0, validation_alias="SESSION_RETENTION_SECONDS"
+    )
+    audit_retention_seconds: int = Field(
+        365 * 86_400, ge=0, validation_alias="AUDIT_RETENTION_SECONDS"
+    )
+
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_development_secrets(self) -> Self:
         # Defaults that depend on other settings; the model is frozen, hence object.__setattr__.
@@ -114,14 +127,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 "REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS must be at least REFRESH_TOKEN_IDLE_TTL_SECONDS"
             )
-        if (
-            self.environment != "development"
-            and self.key_encryption_key.get_secret_value() == DEVELOPMENT_KEY_ENCRYPTION_KEY
-        ):
-            raise ValueError(
-                "KEY_ENCRYPTION_KEY is the published development default; "
-                "set a secret of your own outside ENVIRONMENT=development"
-            )
+        if self.environment != "development":
+            problem = kek.problem_with(self.key_encryption_key.get_secret_value())
+            if problem is not None:
+                raise ValueError(
+                    f"KEY_ENCRYPTION_KEY is refused outside ENVIRONMENT=development: {problem}; "
+                    "`auth-service keys generate-kek` prints a good one"
+                )
         return self
 
     @property

@@ -264,11 +264,3 @@ async def release(db: AsyncSession, reservation: Reservation) -> None:
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-
-
-def forgotten_before(policy: ThrottlePolicy, now: datetime) -> Any:
-    """The rows the throttle has forgotten by `now` (for the retention purge)."""
-    window_start = now - timedelta(seconds=policy.window_seconds)
-    return func.coalesce(LoginThrottle.blocked_until, LoginThrottle.last_failure_at) < (
-        window_start
-    )
