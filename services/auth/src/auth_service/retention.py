@@ -94,7 +94,11 @@ async def _claim(db: AsyncSession) -> bool:
 
 
 async def purge(
-    sessions: async_sessionmaker[AsyncSession], policy: RetentionPolicy, now: datetime
+    sessions: async_sessionmaker[AsyncSession],
+    policy: RetentionPolicy,
+    now: datetime,
+    *,
+    batch_rows: int = BATCH_ROWS,
 ) -> Purged:
     """Delete every row past its retention at `now`, batch by batch (each committed)."""
     purged = Purged()
@@ -104,7 +108,7 @@ async def purge(
                 if not await _claim(db):
                     purged.skipped = True
                     return purged
-                batch = select(key).where(condition).limit(BATCH_ROWS)
+                batch = select(key).where(condition).limit(batch_rows)
                 result = await db.execute(
                     delete(key.table)
                     .where(key.in_(batch))
@@ -113,7 +117,7 @@ async def purge(
                 await db.commit()
             deleted = int(getattr(result, "rowcount", 0) or 0)
             setattr(purged, name, getattr(purged, name) + deleted)
-            if deleted < BATCH_ROWS:
+            if deleted < batch_rows:
                 break
     return purged
 
