@@ -57,7 +57,7 @@ def service(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
         "DATA_DIR": str(tmp_path),
     }
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - this service, fixed arguments
+        process = subprocess.Popen(
             [sys.executable, "-m", "auth_service", "serve"],
             env=env,
             stdout=log_file,
@@ -122,7 +122,9 @@ def test_a_database_failure_mid_request_logs_no_secret(
     url, log_path = service
     email = "crash@example.com"
     with httpx.Client(base_url=url, timeout=30) as client:
-        registered = client.post("/auth/register", json={"email": email, "password": STRONG_PASSWORD})
+        registered = client.post(
+            "/auth/register", json={"email": email, "password": STRONG_PASSWORD}
+        )
         assert registered.status_code == 201
         sign_in = {"grant_type": "password", "username": email, "password": STRONG_PASSWORD}
         to_refresh = client.post("/auth/token", data=sign_in).json()
