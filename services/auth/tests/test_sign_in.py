@@ -164,3 +164,19 @@ async def test_the_current_password_check_shares_the_sign_in_throttle(
         # The same login from the same address is throttled at the token endpoint too.
         refused = await _guess(client, "joy@example.com", STRONG_PASSWORD)
         assert refused.status_code == 429
+
+
+async def test_simultaneous_right_and_wrong_passwords_never_fail_the_request(
+    clients: Clients,
+) -> None:
+    # Releases and reservations of the same rows, at once: they must queue, not deadlock.
+    async with clients("203.0.113.50", "203.0.113.51") as (_, (a, b)):
+        await register(a, "mix@example.com")
+        attempts = [
+            _guess(client, "mix@example.com", password)
+            for client in (a, b)
+            for password in [STRONG_PASSWORD, WRONG_PASSWORD] * 6
+        ]
+        statuses = {response.status_code for response in await asyncio.gather(*attempts)}
+    assert statuses <= {200, 400, 429}
+    assert 200 in statuses

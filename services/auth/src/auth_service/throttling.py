@@ -241,14 +241,20 @@ async def _retry_after(db: AsyncSession, keys: list[str], now: datetime) -> int:
 
 async def release(db: AsyncSession, reservation: Reservation) -> None:
     """After a correct password: clear the pair, and take the attempt back from the
-    address and login counts (a wait this attempt set is lifted, a later one's is kept)."""
+    address and login counts (a wait this attempt set is lifted, a later one's is kept).
+
+    Rows are written in `reserve`'s order (login, pair, address): a release and a
+    concurrent reservation of the same keys queue instead of deadlocking.
+    """
     keys = reservation.keys
-    await db.execute(
-        delete(LoginThrottle)
-        .where(LoginThrottle.key == keys.pair)
-        .execution_options(synchronize_session=False)
-    )
-    for key in (keys.address, keys.login):
+    for key in (keys.login, keys.pair, keys.address):
+        if key == keys.pair:
+            await db.execute(
+                delete(LoginThrottle)
+                .where(LoginThrottle.key == key)
+                .execution_options(synchronize_session=False)
+            )
+            continue
         ours = reservation.blocks.get(key)
         values: dict[str, Any] = {
             "failures": case((LoginThrottle.failures > 0, LoginThrottle.failures - 1), else_=0)
