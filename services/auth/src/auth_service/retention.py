@@ -108,7 +108,11 @@ async def purge(
                 if not await _claim(db):
                     purged.skipped = True
                     return purged
-                batch = select(key).where(condition).limit(batch_rows)
+                # SKIP LOCKED: never wait on a row a request holds (a reservation re-counting
+                # a forgotten throttle row), so the purge can never be half of a deadlock.
+                batch = (
+                    select(key).where(condition).limit(batch_rows).with_for_update(skip_locked=True)
+                )
                 result = await db.execute(
                     delete(key.table)
                     .where(key.in_(batch))
