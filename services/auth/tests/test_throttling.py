@@ -9,6 +9,7 @@ import heapq
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,7 @@ from auth_service import throttling
 from auth_service.accounts import normalize_login
 from auth_service.db import Database
 from auth_service.models import LoginThrottle
+from auth_service.settings import Settings
 from auth_service.throttling import Reservation, SignInKeys, ThrottledError, ThrottlePolicy
 
 pytestmark = pytest.mark.anyio
@@ -226,3 +228,8 @@ async def test_distributed_guessing_is_bounded_per_login_and_hour(
     if not pause:
         # Greedy, every address gets its five guesses an hour: the bound is the real figure.
         assert most >= 5 * addresses
+
+
+def test_failures_may_not_be_forgotten_before_the_longest_wait_is_over() -> None:
+    with pytest.raises(ValidationError, match="LOGIN_THROTTLE_WINDOW_SECONDS"):
+        Settings(login_throttle_window_seconds=60, login_throttle_max_seconds=900)

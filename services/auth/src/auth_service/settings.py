@@ -123,6 +123,12 @@ class Settings(BaseSettings):
                 "KEY_PUBLISH_DELAY_SECONDS must exceed JWKS_MAX_AGE_SECONDS + KEY_REFRESH_SECONDS: "
                 "a new key must be in every cached key set before it signs"
             )
+        if self.login_throttle_window_seconds < self.login_throttle_max_seconds:
+            raise ValueError(
+                "LOGIN_THROTTLE_WINDOW_SECONDS must be at least LOGIN_THROTTLE_MAX_SECONDS: "
+                "failures forgotten sooner would let an address guess more often than the "
+                "longest wait allows (the README's bound)"
+            )
         if self.refresh_token_absolute_ttl_seconds < self.refresh_token_idle_ttl_seconds:
             raise ValueError(
                 "REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS must be at least REFRESH_TOKEN_IDLE_TTL_SECONDS"

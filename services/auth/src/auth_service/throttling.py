@@ -72,7 +72,9 @@ class ThrottlePolicy:
         a quiet window following its wait. So at most ceil(3600 / max) + 1 guesses per
         address in an hour. Before that, at most `free_per_login` failures count as
         untargeted, and the login's count restarts only after `window` quiet seconds,
-        which can happen at most ceil(3600 / window) - 1 times in an hour.
+        which can happen at most ceil(3600 / window) - 1 times in an hour. (It needs
+        window >= max, which the settings enforce: otherwise a pair would be forgotten,
+        and its guesses cheap again, before its longest wait is over.)
         """
         per_address = math.ceil(_HOUR / self.max_seconds) + 1
         untargeted_runs = math.ceil(_HOUR / self.window_seconds)
