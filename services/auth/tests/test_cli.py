@@ -184,6 +184,8 @@ def test_purge_reports_what_it_deleted_and_is_audited(
         "refresh_tokens": 0,
         "sessions": 0,
         "audit_events": 0,
+        "client_secrets": 0,
+        "client_assertions": 0,
         "skipped": False,
     }
     ((event, details),) = _audit(env)

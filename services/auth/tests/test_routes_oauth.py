@@ -4,7 +4,7 @@ import asyncio
 
 import jwt
 import pytest
-from helpers import STRONG_PASSWORD, password_login, register
+from helpers import STRONG_PASSWORD, add_client, password_login, register
 from httpx import AsyncClient
 
 pytestmark = pytest.mark.anyio
@@ -72,7 +72,8 @@ async def test_eight_concurrent_refreshes_of_one_token_give_exactly_one_200(
         (b"grant_type=password&username=a%00b&password=x", None, "invalid_request"),
         (b"username=a&password=b", None, "invalid_request"),
         (b"grant_type=password&password=b", None, "invalid_request"),
-        (b"grant_type=client_credentials", None, "unsupported_grant_type"),
+        # The default client is public, registered for password and refresh_token only.
+        (b"grant_type=client_credentials", None, "unauthorized_client"),
         (b"grant_type=authorization_code&code=x", None, "unsupported_grant_type"),
         (b"grant_type=refresh_token&refresh_token=not-one-of-ours", None, "invalid_grant"),
         (b"grant_type=refresh_token&refresh_token=" + b"A" * 43, None, "invalid_grant"),
@@ -147,8 +148,10 @@ async def test_repeated_failures_are_throttled_with_retry_after(client: AsyncCli
 
 
 async def test_a_refresh_from_another_client_fails_and_the_session_survives(
-    client: AsyncClient,
+    client: AsyncClient, database_url: str
 ) -> None:
+    for client_id in ("web-app", "other-app"):
+        await add_client(database_url, client_id)
     await register(client, "fay@example.com")
     tokens = await password_login(client, "fay@example.com", client_id="web-app")
     stranger = await client.post(
@@ -178,23 +181,22 @@ async def test_a_refresh_from_another_client_fails_and_the_session_survives(
     assert claims["client_id"] == "web-app"
 
 
-async def test_swagger_basic_auth_with_an_empty_secret_names_the_client(
+async def test_swagger_basic_auth_with_an_empty_secret_names_the_public_client(
     client: AsyncClient,
 ) -> None:
     await register(client, "gus@example.com")
-    response = await client.post(
-        "/auth/token",
-        data={"grant_type": "password", "username": "gus@example.com", "password": STRONG_PASSWORD},
-        auth=("swagger-ui", ""),
-    )
-    assert response.status_code == 200
-    with_secret = await client.post(
-        "/auth/token",
-        data={"grant_type": "password", "username": "gus@example.com", "password": STRONG_PASSWORD},
-        auth=("swagger-ui", "s3cret"),
-    )
+    form = {"grant_type": "password", "username": "gus@example.com", "password": STRONG_PASSWORD}
+    # Swagger UI's Authorize: Basic with the default client's id (or none) and no secret.
+    for basic in (("public", ""), ("", "")):
+        response = await client.post("/auth/token", data=form, auth=basic)
+        assert response.status_code == 200, response.text
+        claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+        assert claims["client_id"] == "public"
+    # A public client has no secret: one sent is a failed client authentication.
+    with_secret = await client.post("/auth/token", data=form, auth=("public", "s3cret"))
     assert with_secret.status_code == 401
     assert with_secret.json()["error"] == "invalid_client"
+    assert with_secret.headers["www-authenticate"].startswith("Basic realm=")
 
 
 async def test_a_narrower_scope_on_refresh_applies_to_that_access_token(
@@ -235,7 +237,11 @@ async def test_revoke_ends_the_whole_session_and_always_answers_200(client: Asyn
     assert after.json()["error"] == "invalid_grant"
 
 
-async def test_revoke_naming_another_client_revokes_nothing(client: AsyncClient) -> None:
+async def test_revoke_naming_another_client_revokes_nothing(
+    client: AsyncClient, database_url: str
+) -> None:
+    for client_id in ("mobile", "evil"):
+        await add_client(database_url, client_id)
     await register(client, "jan@example.com")
     tokens = await password_login(client, "jan@example.com", client_id="mobile")
     response = await client.post(

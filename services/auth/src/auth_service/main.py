@@ -5,13 +5,17 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from auth_service import retention
+from auth_service import clients, retention
 from auth_service.accounts import PasswordRules
+from auth_service.client_auth import ClientAuthenticator
+from auth_service.clients import ClientSecretHasher
+from auth_service.clock import utcnow
 from auth_service.db import Database
 from auth_service.grants import Issuance
 from auth_service.keys import KeyEncryption, KeyTimings, SigningKeyStore
@@ -30,7 +34,9 @@ from service_kit.problems import install_problem_handlers, problem
 PREFIX = "/auth"
 # The first attempt to load the keys is made before serving; later ones in the background.
 KEY_BOOTSTRAP_TIMEOUT_SECONDS = 15.0
-_OAUTH_PATHS = {f"{PREFIX}/token", f"{PREFIX}/revoke"}
+_OAUTH_PATHS = {f"{PREFIX}/token", f"{PREFIX}/revoke", f"{PREFIX}/introspect"}
+# Until the default client exists, a retry after this long.
+DEFAULT_CLIENT_RETRY_SECONDS = 1.0
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -67,6 +73,50 @@ async def _oauth_error(_request: Request, exc: Exception) -> JSONResponse:
     return exc.response()
 
 
+async def ensure_default_client(database: Database, settings: Settings) -> None:
+    """Create the default client, or bring it to the settings (replicas may race: the
+    statement is atomic)."""
+    async with database.sessions() as db:
+        await clients.ensure_default_client(
+            db, settings.default_client_id, settings.default_client_scope_set, utcnow()
+        )
+
+
+async def keep_trying_default_client(
+    database: Database, settings: Settings, retry_seconds: float = DEFAULT_CLIENT_RETRY_SECONDS
+) -> None:
+    """`ensure_default_client` every `retry_seconds` until it succeeds (the database may
+    not have been up at start)."""
+    while True:
+        await asyncio.sleep(retry_seconds)
+        try:
+            await ensure_default_client(database, settings)
+        except Exception as exc:  # still down: next round
+            log.warning("default_client_not_ensured", error=type(exc).__name__)
+            continue
+        return
+
+
+def _document_client_basic(app: FastAPI) -> None:
+    """Declare HTTP Basic (client_secret_basic), which the OAuth routes accept beside the
+    form's methods, in the OpenAPI document: Swagger UI's Authorize offers it too."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes["clientBasic"] = {
+                "type": "http",
+                "scheme": "basic",
+                "description": "client_secret_basic: a confidential client's id and secret",
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     settings: Settings | None = None, *, password_hasher: PasswordHasher | None = None
 ) -> FastAPI:
@@ -78,6 +128,15 @@ def create_app(
     configure_logging("auth", settings.log_level)
     database = Database(settings.database_url)
     hasher = password_hasher or PasswordHasher(settings.bcrypt_cost, settings.hash_threads)
+    throttle = ThrottlePolicy(
+        free_per_pair=settings.login_free_attempts_per_account_address,
+        free_per_address=settings.login_free_attempts_per_address,
+        free_per_login=settings.login_free_attempts_per_account,
+        base_seconds=settings.login_throttle_base_seconds,
+        max_seconds=settings.login_throttle_max_seconds,
+        window_seconds=settings.login_throttle_window_seconds,
+        targeted_first_wait_seconds=settings.login_targeted_first_wait_seconds,
+    )
     keys = SigningKeyStore(
         database.sessions,
         KeyEncryption(settings.key_encryption_key.get_secret_value()),
@@ -91,22 +150,19 @@ def create_app(
             issuer=settings.public_url,
             audience=settings.access_token_audience,
             ttl=timedelta(seconds=settings.access_token_ttl_seconds),
-            default_client_id=settings.default_client_id,
         ),
         sessions=SessionPolicy(
             idle_ttl=timedelta(seconds=settings.refresh_token_idle_ttl_seconds),
             absolute_ttl=timedelta(seconds=settings.refresh_token_absolute_ttl_seconds),
         ),
-        throttle=ThrottlePolicy(
-            free_per_pair=settings.login_free_attempts_per_account_address,
-            free_per_address=settings.login_free_attempts_per_address,
-            free_per_login=settings.login_free_attempts_per_account,
-            base_seconds=settings.login_throttle_base_seconds,
-            max_seconds=settings.login_throttle_max_seconds,
-            window_seconds=settings.login_throttle_window_seconds,
-            targeted_first_wait_seconds=settings.login_targeted_first_wait_seconds,
-        ),
+        throttle=throttle,
         scopes=settings.scope_set,
+        clients=ClientAuthenticator(
+            hasher=ClientSecretHasher(settings.key_encryption_key.get_secret_value()),
+            throttle=throttle,
+            issuer=settings.public_url,
+            default_client_id=settings.default_client_id,
+        ),
     )
 
     @asynccontextmanager
@@ -117,6 +173,17 @@ def create_app(
         except Exception as exc:  # the database may not be up yet: keep trying in the background
             log.warning("signing_keys_not_loaded", error=type(exc).__name__)
         tasks = [asyncio.create_task(keys.keep_fresh(settings.key_refresh_seconds))]
+        # Before serving when the database answers (the keys loaded), else in the background.
+        default_client_ready = False
+        if keys.loaded:
+            try:
+                async with asyncio.timeout(KEY_BOOTSTRAP_TIMEOUT_SECONDS):
+                    await ensure_default_client(database, settings)
+                default_client_ready = True
+            except Exception as exc:
+                log.warning("default_client_not_ensured", error=type(exc).__name__)
+        if not default_client_ready:
+            tasks.append(asyncio.create_task(keep_trying_default_client(database, settings)))
         if settings.purge_interval_seconds:
             purging = retention.keep_purging(
                 database.sessions, retention_policy(settings), settings.purge_interval_seconds
@@ -134,12 +201,20 @@ def create_app(
     app = FastAPI(
         title="Auth service",
         version="0.1.0",
-        description="Accounts, RS256 access tokens (RFC 9068) and rotating refresh tokens.",
+        description=(
+            "Accounts, RS256 access tokens (RFC 9068), rotating refresh tokens, registered "
+            "clients (client_credentials, token introspection)."
+        ),
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
         openapi_url=f"{PREFIX}/openapi.json",
         lifespan=lifespan,
-        swagger_ui_init_oauth={"usePkceWithAuthorizationCodeGrant": False},
+        # Authorize (the password flow) names the default client; HTTP Basic with an empty
+        # secret, which the token endpoint reads as a public client's id.
+        swagger_ui_init_oauth={
+            "usePkceWithAuthorizationCodeGrant": False,
+            "clientId": settings.default_client_id,
+        },
     )
     app.state.settings = settings
     app.state.database = database
@@ -159,6 +234,7 @@ def create_app(
     app.include_router(accounts.router, prefix=PREFIX)
     app.include_router(oauth.router, prefix=PREFIX)
     app.include_router(well_known.router)
+    _document_client_basic(app)
     return app
 
 

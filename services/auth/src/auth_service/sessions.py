@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Update, bindparam, insert, literal_column, select, update
+from sqlalchemy import Update, bindparam, insert, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
@@ -35,6 +35,7 @@ class RevokedReason(StrEnum):
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
     LOGOUT_ALL = "logout_all"
     ACCOUNT_DISABLED = "account_disabled"
+    CLIENT_DELETED = "client_deleted"
 
 
 @dataclass(frozen=True)
@@ -141,16 +142,15 @@ _RETURNED = (
 )
 
 
-def _compare_and_set(*, with_client: bool) -> Update:
-    """The rotation's compare-and-set, built once (per shape of `client_id`) with bound
+def _compare_and_set(*, or_unnamed: bool) -> Update:
+    """The rotation's compare-and-set, built once (per shape of the client test) with bound
     parameters `hash`, `now` and `client`: building a statement costs more CPU
     than running it. It matches only an unspent, unexpired token of a live session of
-    this client whose account is enabled, and returns what the access token needs."""
-    same_client = (
-        SessionFamily.client_id == bindparam("client")
-        if with_client
-        else SessionFamily.client_id.is_(None)
-    )
+    this client (or, `or_unnamed`, of a session stored without one) whose account is
+    enabled, and returns what the access token needs."""
+    same_client = SessionFamily.client_id == bindparam("client")
+    if or_unnamed:
+        same_client = or_(same_client, SessionFamily.client_id.is_(None))
     usable_family = select(SessionFamily.id).where(
         SessionFamily.revoked_at.is_(None),
         SessionFamily.expires_at > bindparam("now"),
@@ -171,19 +171,29 @@ def _compare_and_set(*, with_client: bool) -> Update:
     )
 
 
-_SPEND = {True: _compare_and_set(with_client=True), False: _compare_and_set(with_client=False)}
+_SPEND = {True: _compare_and_set(or_unnamed=True), False: _compare_and_set(or_unnamed=False)}
+
+
+def _same_client(session_client: str | None, client_id: str, or_unnamed: bool) -> bool:
+    """Whether a session belongs to the client: its own, or one stored without a client
+    id (before clients were registered) when the client is the default one."""
+    return session_client == client_id or (or_unnamed and session_client is None)
 
 
 async def rotate_refresh_token(
     db: AsyncSession,
     token: str,
     *,
-    client_id: str | None,
+    client_id: str,
     policy: SessionPolicy,
     now: datetime,
     client_address: str | None = None,
+    or_unnamed: bool = False,
 ) -> IssuedSession:
     """Spend `token` and issue its successor, committing; or raise `RefreshTokenRejectedError`.
+
+    The token's session must be `client_id`'s; with `or_unnamed` (the default client) a
+    session stored without a client id (started before clients were registered) is too.
 
     Two statements on the hot path: the compare-and-set, which also returns (as scalar
     subqueries) what the access token needs, then the successor's INSERT. A token that was
@@ -195,9 +205,9 @@ async def rotate_refresh_token(
         raise RefreshTokenRejectedError("malformed")
     token_hash = hash_token(token)
     parameters = {"hash": token_hash, "now": now, "client": client_id}
-    spent = (await db.execute(_SPEND[client_id is not None], parameters)).first()
+    spent = (await db.execute(_SPEND[or_unnamed], parameters)).first()
     if spent is None:
-        await _explain_refusal(db, token_hash, client_id, now, client_address)
+        await _explain_refusal(db, token_hash, client_id, or_unnamed, now, client_address)
         raise AssertionError("unreachable")  # _explain_refusal always raises
 
     token_id, family_id, family_expires_at, scope, account_id, roles = spent
@@ -212,7 +222,8 @@ async def rotate_refresh_token(
 async def _explain_refusal(
     db: AsyncSession,
     token_hash: bytes,
-    client_id: str | None,
+    client_id: str,
+    or_unnamed: bool,
     now: datetime,
     client_address: str | None,
 ) -> None:
@@ -267,7 +278,7 @@ async def _explain_refusal(
     if revoked is not None:
         await db.rollback()
         raise RefreshTokenRejectedError("revoked")
-    if family_client != client_id:
+    if not _same_client(family_client, client_id, or_unnamed):
         await db.rollback()
         raise RefreshTokenRejectedError("client_mismatch")
     if token_expires_at > now and family_expires_at > now and disabled:
@@ -294,13 +305,15 @@ async def revoke_by_token(
     db: AsyncSession,
     token: str,
     *,
-    client_id: str | None,
+    client_id: str,
     now: datetime,
     client_address: str | None = None,
+    or_unnamed: bool = False,
 ) -> bool:
     """RFC 7009: revoke the session a refresh token belongs to, committing.
 
-    False (and nothing changed) for an unknown token or one of another client's sessions.
+    False (and nothing changed) for an unknown token or one of another client's sessions
+    (`or_unnamed` as for `rotate_refresh_token`).
     """
     if not well_formed(token):
         return False
@@ -309,7 +322,7 @@ async def revoke_by_token(
         .join(RefreshToken, RefreshToken.family_id == SessionFamily.id)
         .where(RefreshToken.token_hash == hash_token(token))
     )
-    if family is None or family.client_id != client_id:
+    if family is None or not _same_client(family.client_id, client_id, or_unnamed):
         await db.rollback()
         return False
     if family.revoked_at is None:
@@ -366,3 +379,27 @@ async def live_session_account(
             SessionFamily.expires_at > now,
         )
     )
+
+
+_LIVE_SESSION = (
+    select(SessionFamily.id)
+    .join(Account, Account.id == SessionFamily.account_id)
+    .where(
+        SessionFamily.id == bindparam("session_id"),
+        SessionFamily.account_id == bindparam("account_id"),
+        SessionFamily.revoked_at.is_(None),
+        SessionFamily.expires_at > bindparam("now"),
+        Account.disabled.is_(False),
+    )
+)
+
+
+async def session_is_live(
+    db: AsyncSession, account_id: uuid.UUID, session_id: uuid.UUID, now: datetime
+) -> bool:
+    """Whether an account's session is neither revoked nor expired and the account is
+    enabled (one statement, built once; introspection asks it of every person's token)."""
+    found = await db.execute(
+        _LIVE_SESSION, {"session_id": session_id, "account_id": account_id, "now": now}
+    )
+    return found.first() is not None

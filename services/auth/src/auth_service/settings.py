@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from auth_service import kek
 from auth_service.kek import DEVELOPMENT_KEY_ENCRYPTION_KEY
+from auth_service.registration import CLIENT_ID_PATTERN
 from service_kit.body_limit import DEFAULT_MAX_BODY_BYTES
 from service_kit.client_address import TrustedProxies
 
@@ -44,17 +45,24 @@ class Settings(BaseSettings):
     password_hash_threads: int = Field(0, ge=0, le=64, validation_alias="PASSWORD_HASH_THREADS")
     password_min_score: int = Field(3, ge=0, le=4, validation_alias="PASSWORD_MIN_SCORE")
 
-    # Access tokens (RFC 9068): lifetime, audience, the scopes a client may ask for, and the
-    # `client_id` claim of tokens whose client named none (the claim is required).
+    # Access tokens (RFC 9068): lifetime, the default audience, and the scopes that exist
+    # (a client is registered with some of them).
     access_token_ttl_seconds: int = Field(
         900, ge=60, le=86_400, validation_alias="ACCESS_TOKEN_TTL_SECONDS"
     )
     access_token_audience: str = Field(
         "auth-platform", min_length=1, validation_alias="ACCESS_TOKEN_AUDIENCE"
     )
-    scopes: str = Field("profile", min_length=1, validation_alias="SCOPES")
+    scopes: str = Field("profile users:read", min_length=1, validation_alias="SCOPES")
+
+    # Clients: the public client a request naming none is (created at start, with these
+    # scopes), and how long a rotated-out client secret keeps working.
     default_client_id: str = Field(
-        "public", pattern=r"^[\x21-\x7e]{1,64}$", validation_alias="DEFAULT_CLIENT_ID"
+        "public", pattern=CLIENT_ID_PATTERN, validation_alias="DEFAULT_CLIENT_ID"
+    )
+    default_client_scopes: str = Field("profile", validation_alias="DEFAULT_CLIENT_SCOPES")
+    client_secret_rotation_grace_seconds: int = Field(
+        86_400, ge=0, validation_alias="CLIENT_SECRET_ROTATION_GRACE_SECONDS"
     )
 
     # Refresh tokens: unused for `idle` seconds they lapse; a session never outlives `absolute`.
@@ -144,6 +152,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS must be at least REFRESH_TOKEN_IDLE_TTL_SECONDS"
             )
+        unknown = set(self.default_client_scopes.split()) - self.scope_set
+        if unknown:
+            raise ValueError(
+                "DEFAULT_CLIENT_SCOPES names scopes that are not in SCOPES: "
+                + " ".join(sorted(unknown))
+            )
         if self.environment != "development":
             problem = kek.problem_with(self.key_encryption_key.get_secret_value())
             if problem is not None:
@@ -157,6 +171,11 @@ class Settings(BaseSettings):
     def scope_set(self) -> frozenset[str]:
         """The scopes clients may request; all of them when they request none."""
         return frozenset(self.scopes.split())
+
+    @property
+    def default_client_scope_set(self) -> frozenset[str]:
+        """The default public client's scopes."""
+        return frozenset(self.default_client_scopes.split())
 
     @property
     def hash_threads(self) -> int:

@@ -119,6 +119,20 @@ class SignInKeys:
         )
 
 
+@dataclass(frozen=True)
+class ClientKeys:
+    """The throttle keys of a client authentication: the client id from one address, and
+    the address itself (the same key as its sign-ins: one count of failures per address)."""
+
+    pair: str
+    address: str
+
+    @classmethod
+    def of(cls, client_id: str, client_address: str | None) -> "ClientKeys":
+        address = address_key(client_address)
+        return cls(pair=_hashed("client-pair", client_id, address), address=address)
+
+
 class ThrottledError(Exception):
     """The attempt was refused before any password check; retry after `retry_after` s."""
 
@@ -272,3 +286,30 @@ async def release(db: AsyncSession, reservation: Reservation) -> None:
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+
+
+async def blocked_seconds(db: AsyncSession, keys: ClientKeys, now: datetime) -> int | None:
+    """How long a client authentication from these keys must wait, or None (one read).
+
+    Client secrets and assertions are not guessable (256 random bits, a signature), so they
+    need no reservation: the wait is decided before the credential is checked, and a
+    failure counts afterwards (`count_client_failure`), which leaves the success path
+    without a write.
+    """
+    blocked_until = await db.scalar(
+        select(func.max(LoginThrottle.blocked_until)).where(
+            LoginThrottle.key.in_([keys.pair, keys.address]), LoginThrottle.blocked_until > now
+        )
+    )
+    if blocked_until is None:
+        return None
+    return max(1, math.ceil((blocked_until - now).total_seconds()))
+
+
+async def count_client_failure(
+    db: AsyncSession, keys: ClientKeys, policy: ThrottlePolicy, now: datetime
+) -> None:
+    """Count a failed client authentication, as a failed sign-in counts: the client from
+    that address after `free_per_pair` failures, the address after `free_per_address`."""
+    for key, free in ((keys.pair, policy.free_per_pair), (keys.address, policy.free_per_address)):
+        await _count(db, key, policy, now, free=free, refuse_while_blocked=True)
