@@ -7,7 +7,7 @@ import pytest
 from client_keys import assertion, assertion_form, rsa_jwk
 from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import STRONG_PASSWORD, add_client, password_login, register
-from httpx import AsyncClient, BasicAuth
+from httpx import USE_CLIENT_DEFAULT, AsyncClient, BasicAuth
 
 pytestmark = pytest.mark.anyio
 
@@ -22,7 +22,7 @@ def _claims(body: dict[str, Any]) -> dict[str, Any]:
 async def _grant(
     client: AsyncClient, secret: str | None, client_id: str = "reports", **form: str
 ) -> Any:
-    auth = BasicAuth(client_id, secret) if secret is not None else None
+    auth = BasicAuth(client_id, secret) if secret is not None else USE_CLIENT_DEFAULT
     return await client.post(
         "/auth/token", data={"grant_type": "client_credentials", **form}, auth=auth
     )

@@ -51,7 +51,7 @@ async def test_a_session_started_before_the_client_registry_refreshes_after_it(
     database = Database(url)
     async with database.engine.begin() as connection:
         await connection.execute(
-            insert(Account.__table__).values(
+            insert(Account).values(
                 id=account_id,
                 email="old@example.com",
                 email_key="old@example.com",
@@ -66,7 +66,7 @@ async def test_a_session_started_before_the_client_registry_refreshes_after_it(
         for client_id, token in (("unnamed", tokens["unnamed"]), ("web-app", tokens["web-app"])):
             family_id = uuid.uuid4()
             await connection.execute(
-                insert(SessionFamily.__table__).values(
+                insert(SessionFamily).values(
                     id=family_id,
                     account_id=account_id,
                     client_id=None if client_id == "unnamed" else client_id,
@@ -76,7 +76,7 @@ async def test_a_session_started_before_the_client_registry_refreshes_after_it(
                 )
             )
             await connection.execute(
-                insert(RefreshToken.__table__).values(
+                insert(RefreshToken).values(
                     id=uuid.uuid4(),
                     family_id=family_id,
                     token_hash=hash_token(token),

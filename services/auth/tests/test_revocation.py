@@ -2,7 +2,7 @@
 
 import pytest
 from helpers import add_client, password_login, register
-from httpx import AsyncClient, BasicAuth
+from httpx import USE_CLIENT_DEFAULT, AsyncClient, BasicAuth
 
 pytestmark = pytest.mark.anyio
 
@@ -24,7 +24,7 @@ async def test_a_confidential_client_revokes_its_session_only_when_authenticated
     )
     revoke = {"token": tokens["refresh_token"]}
     for auth, form in (
-        (None, {"client_id": "web-backend"}),
+        (USE_CLIENT_DEFAULT, {"client_id": "web-backend"}),
         (BasicAuth("web-backend", "wrong"), {}),
     ):
         refused = await client.post("/auth/revoke", data={**revoke, **form}, auth=auth)
