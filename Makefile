@@ -16,7 +16,7 @@ export PYTHONUNBUFFERED := 1
 SERVICES := services/auth services/users libs/service-kit libs/auth-client
 
 .PHONY: help sync run migrate test test-unit test-e2e test-faults compose-test lint fmt clean \
-	bench bench-auth bench-users bench-gateway wrk
+	bench bench-auth bench-clients bench-users bench-gateway wrk
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -74,10 +74,14 @@ lint: sync ## ruff, ruff format --check, mypy --strict, hadolint, docker compose
 
 # Benchmarks print their figures (ratios against a baseline measured in the same run);
 # on demand only, never in CI. docs/benchmarks.md records them.
-bench: bench-auth bench-users bench-gateway ## every benchmark
+bench: bench-auth bench-clients bench-users bench-gateway ## every benchmark
 
 bench-auth: sync wrk ## password and refresh grants, JWKS, health p99 under a login storm
 	@$(RUN) python scripts/bench_auth.py
+
+bench-clients: sync wrk ## client_credentials grants and introspections, via the gateway and direct
+	@$(RUN) python scripts/bench_clients.py
+	@$(RUN) python scripts/bench_clients.py --backend postgresql
 
 bench-users: sync wrk ## /users/me against /users/health, JWKS fetches, memory
 	@$(RUN) python scripts/bench_users.py

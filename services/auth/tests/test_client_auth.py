@@ -99,14 +99,13 @@ async def _authenticate(
     confidential_only: bool = False,
 ) -> RegisteredClient:
     credentials = client_auth.presented(authorization, form or {})
+    if confidential_only:
+        client, _ = await client_auth.authenticate_confidential(
+            db, AUTHENTICATOR, credentials, endpoint=endpoint, client_address=address, now=utcnow()
+        )
+        return client
     return await client_auth.authenticate(
-        db,
-        AUTHENTICATOR,
-        credentials,
-        endpoint=endpoint,
-        client_address=address,
-        now=utcnow(),
-        confidential_only=confidential_only,
+        db, AUTHENTICATOR, credentials, endpoint=endpoint, client_address=address, now=utcnow()
     )
 
 

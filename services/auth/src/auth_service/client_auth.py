@@ -22,20 +22,21 @@ and is audited.
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
 import jwt
-from sqlalchemy import Insert
+from sqlalchemy import Insert, RowMapping, Select, bindparam, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service import audit, clients, throttling
 from auth_service.audit import Event
 from auth_service.clients import ClientSecretHasher, RegisteredClient
-from auth_service.models import UsedClientAssertion
+from auth_service.models import Client, ClientSecret, UsedClientAssertion
 from auth_service.oauth import OAuthError, invalid_request
 from auth_service.registration import ASSERTION_ALGORITHMS
 from auth_service.throttling import ClientKeys, ThrottlePolicy
@@ -140,6 +141,33 @@ class _RefusedError(Exception):
         self.reason = reason
 
 
+def lookup_statement(*alongside: Any) -> Select[Any]:
+    """The one read of a confidential client's authentication: the throttle's wait, the
+    client and its live secrets' hashes (one row per live secret, or one row of NULLs but
+    the wait when there is no such client), and the labelled scalar expressions
+    `alongside`, which an endpoint reads in the same statement (a round trip saved on
+    the hot path). Built once, at import; bound parameters `client_id`, `pair`,
+    `address`, `now`, and those of `alongside`."""
+    return (
+        select(
+            throttling.CLIENT_BLOCKED_UNTIL.label("blocked_until"),
+            *Client.__table__.columns,
+            ClientSecret.secret_hash,
+            *alongside,
+        )
+        .select_from(select(literal(1).label("one")).subquery())
+        .outerjoin(Client, Client.id == bindparam("client_id"))
+        .outerjoin(
+            ClientSecret,
+            (ClientSecret.client_id == Client.id)
+            & or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > bindparam("now")),
+        )
+    )
+
+
+_LOOKUP = lookup_statement()
+
+
 async def authenticate(
     db: AsyncSession,
     authenticator: ClientAuthenticator,
@@ -148,7 +176,6 @@ async def authenticate(
     endpoint: str,
     client_address: str | None,
     now: datetime,
-    confidential_only: bool = False,
 ) -> RegisteredClient:
     """The registered client a request comes from, authenticated; or `OAuthError`.
 
@@ -157,11 +184,44 @@ async def authenticate(
     assertion commits its `jti`; a secret or a public client commits nothing.
     """
     if credentials.method == "none":
-        return await _public_client(db, authenticator, credentials, now, confidential_only)
+        return await _public_client(db, authenticator, credentials, now)
+    client, _ = await authenticate_confidential(
+        db, authenticator, credentials, endpoint=endpoint, client_address=client_address, now=now
+    )
+    return client
+
+
+async def authenticate_confidential(
+    db: AsyncSession,
+    authenticator: ClientAuthenticator,
+    credentials: PresentedCredentials,
+    *,
+    endpoint: str,
+    client_address: str | None,
+    now: datetime,
+    lookup: Select[Any] = _LOOKUP,
+    parameters: Mapping[str, Any] | None = None,
+) -> tuple[RegisteredClient, RowMapping]:
+    """`authenticate` for a client that must prove itself (any credential-less request is
+    `invalid_client`); also the row its read gave (`lookup_statement`'s `alongside`)."""
+    if credentials.method == "none":
+        raise invalid_client(
+            "Only an authenticated confidential client may call this.",
+            basic=credentials.via_basic,
+        )
     client_id = credentials.client_id or _assertion_subject(credentials.assertion)
     keys = ClientKeys.of(client_id, client_address)
-    wait = await throttling.blocked_seconds(db, keys, now)
-    if wait is not None:
+    bound = {
+        **(parameters or {}),
+        "client_id": client_id,
+        "pair": keys.pair,
+        "address": keys.address,
+        "now": now,
+    }
+    rows = (await db.execute(lookup, bound)).mappings().all()
+    first = rows[0]
+    if first["blocked_until"] is not None:
+        wait = throttling.seconds_until(first["blocked_until"], now)
         await db.rollback()
         raise OAuthError(
             "invalid_client",
@@ -169,11 +229,10 @@ async def authenticate(
             status=429,
             headers={"Retry-After": str(wait)},
         )
-    loaded = await clients.load(db, client_id, now)
     try:
-        if loaded is None:
+        if first["id"] is None:
             raise _RefusedError("unknown_client")
-        client, secret_hashes = loaded
+        client = RegisteredClient.of(first)
         if not client.confidential:
             raise _RefusedError("public_client_with_credentials")
         if credentials.method == "private_key_jwt":
@@ -181,8 +240,10 @@ async def authenticate(
             await _accept_assertion(db, credentials.assertion, client, authenticator, endpoint, now)
         elif client.jwks is not None:
             raise _RefusedError("secret_for_key_client")
-        elif not authenticator.hasher.matches(credentials.secret or "", secret_hashes):
-            raise _RefusedError("wrong_secret")
+        else:
+            hashes = [row["secret_hash"] for row in rows if row["secret_hash"] is not None]
+            if not authenticator.hasher.matches(credentials.secret or "", hashes):
+                raise _RefusedError("wrong_secret")
     except _RefusedError as refused:
         await db.rollback()
         await throttling.count_client_failure(db, keys, authenticator.throttle, now)
@@ -197,7 +258,7 @@ async def authenticate(
         )
         await db.commit()
         raise invalid_client(_FAILED, basic=credentials.via_basic) from None
-    return client
+    return client, first
 
 
 async def _public_client(
@@ -205,13 +266,8 @@ async def _public_client(
     authenticator: ClientAuthenticator,
     credentials: PresentedCredentials,
     now: datetime,
-    confidential_only: bool,
 ) -> RegisteredClient:
     basic = credentials.via_basic
-    if confidential_only:
-        raise invalid_client(
-            "Only an authenticated confidential client may call this.", basic=basic
-        )
     loaded = await clients.load(db, credentials.client_id or authenticator.default_client_id, now)
     if loaded is None:
         raise invalid_client("The client is not registered.", basic=basic)

@@ -412,11 +412,3 @@ async def load(
         return None
     hashes = [row["secret_hash"] for row in rows if row["secret_hash"] is not None]
     return RegisteredClient.of(rows[0]), hashes
-
-
-_REGISTERED = select(Client.id).where(Client.id == bindparam("client_id"))
-
-
-async def is_registered(db: AsyncSession, client_id: str) -> bool:
-    """Whether a client with that id exists (one statement, built once)."""
-    return (await db.execute(_REGISTERED, {"client_id": client_id})).first() is not None

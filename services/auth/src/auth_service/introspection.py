@@ -12,17 +12,61 @@ more (RFC 7662 §2.2).
 import uuid
 from typing import Any
 
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from auth_service import client_auth, clients, sessions
-from auth_service.client_auth import PresentedCredentials
+from auth_service import client_auth
+from auth_service.client_auth import PresentedCredentials, lookup_statement
 from auth_service.clock import utcnow
 from auth_service.grants import Issuance
+from auth_service.models import Account, Client, SessionFamily
 from auth_service.oauth import require
 from auth_service.tokens import InvalidAccessTokenError, access_token_claims
 
 INTROSPECT_PATH = "/auth/introspect"
 INACTIVE: dict[str, Any] = {"active": False}
+
+# Whether the token is still backed, read in the same statement as the caller's
+# authentication: one statement per introspection.
+_SESSION_LIVE = exists(
+    select(SessionFamily.id)
+    .join(Account, Account.id == SessionFamily.account_id)
+    .where(
+        SessionFamily.id == bindparam("session_id"),
+        SessionFamily.account_id == bindparam("account_id"),
+        SessionFamily.revoked_at.is_(None),
+        SessionFamily.expires_at > bindparam("now"),
+        Account.disabled.is_(False),
+    )
+)
+_subject_client = aliased(Client)  # not the caller's row, which the lookup joins
+_CLIENT_REGISTERED = exists(
+    select(_subject_client.id).where(_subject_client.id == bindparam("subject"))
+)
+_LOOKUPS = {
+    "session": lookup_statement(_SESSION_LIVE.label("live")),
+    "client": lookup_statement(_CLIENT_REGISTERED.label("live")),
+    None: lookup_statement(),
+}
+
+
+def _backing(claims: dict[str, Any] | None) -> tuple[str | None, dict[str, Any]]:
+    """What keeps a token live (its session, or its client) and the parameters to ask."""
+    if claims is None:
+        return None, {}
+    session = claims.get("sid")
+    if session is None:
+        if claims["sub"] != claims["client_id"]:
+            return None, {}  # neither a person's nor a service's own token
+        return "client", {"subject": claims["sub"]}
+    try:
+        return "session", {
+            "account_id": uuid.UUID(claims["sub"]),
+            "session_id": uuid.UUID(session),
+        }
+    except ValueError:
+        return None, {}
 
 
 async def introspect(
@@ -34,36 +78,33 @@ async def introspect(
 ) -> dict[str, Any]:
     """The introspection endpoint: authenticate the caller, then describe `token`.
 
-    Only reads, but an accepted client assertion's `jti` (committed as it is accepted).
+    The token is checked first (no database), so that the caller's authentication and
+    whether the token is still backed are one read. Nothing is written but a failed
+    authentication's count, or an accepted client assertion's `jti`.
     """
     now = utcnow()
     issuer = issuance.issuer.issuer
-    await client_auth.authenticate(
+    token = require(form, "token")  # token_type_hint may be ignored (RFC 7662 §2.1)
+    try:
+        claims: dict[str, Any] | None = access_token_claims(
+            token, issuance.keys, issuer, audience=None
+        )
+    except InvalidAccessTokenError:
+        claims = None
+    # The clock leeway is for verifiers that cannot ask; here, an expired token is inactive.
+    if claims is not None and claims["exp"] <= now.timestamp():
+        claims = None
+    backing, parameters = _backing(claims)
+    _, row = await client_auth.authenticate_confidential(
         db,
         issuance.clients,
         credentials,
         endpoint=f"{issuer}{INTROSPECT_PATH}",
         client_address=client_address,
         now=now,
-        confidential_only=True,
+        lookup=_LOOKUPS[backing],
+        parameters=parameters,
     )
-    token = require(form, "token")  # token_type_hint may be ignored (RFC 7662 §2.1)
-    try:
-        claims = access_token_claims(token, issuance.keys, issuer, audience=None)
-    except InvalidAccessTokenError:
+    if backing is None or not row["live"]:
         return INACTIVE
-    # The clock leeway is for verifiers that cannot ask; here, an expired token is inactive.
-    if claims["exp"] <= now.timestamp():
-        return INACTIVE
-    subject, session = claims["sub"], claims.get("sid")
-    if session is not None:
-        try:
-            account_id, session_id = uuid.UUID(subject), uuid.UUID(session)
-        except ValueError:
-            return INACTIVE
-        live = await sessions.session_is_live(db, account_id, session_id, now)
-    else:
-        live = subject == claims["client_id"] and await clients.is_registered(db, subject)
-    if not live:
-        return INACTIVE
-    return {"active": True, **claims, "token_type": "Bearer"}
+    return {"active": True, **(claims or {}), "token_type": "Bearer"}

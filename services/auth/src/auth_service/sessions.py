@@ -379,27 +379,3 @@ async def live_session_account(
             SessionFamily.expires_at > now,
         )
     )
-
-
-_LIVE_SESSION = (
-    select(SessionFamily.id)
-    .join(Account, Account.id == SessionFamily.account_id)
-    .where(
-        SessionFamily.id == bindparam("session_id"),
-        SessionFamily.account_id == bindparam("account_id"),
-        SessionFamily.revoked_at.is_(None),
-        SessionFamily.expires_at > bindparam("now"),
-        Account.disabled.is_(False),
-    )
-)
-
-
-async def session_is_live(
-    db: AsyncSession, account_id: uuid.UUID, session_id: uuid.UUID, now: datetime
-) -> bool:
-    """Whether an account's session is neither revoked nor expired and the account is
-    enabled (one statement, built once; introspection asks it of every person's token)."""
-    found = await db.execute(
-        _LIVE_SESSION, {"session_id": session_id, "account_id": account_id, "now": now}
-    )
-    return found.first() is not None

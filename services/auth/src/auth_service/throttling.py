@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, literal, null, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, literal, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -252,7 +252,7 @@ async def _retry_after(db: AsyncSession, keys: list[str], now: datetime) -> int:
     )
     if blocked_until is None:  # the wait ended between the two statements
         return 1
-    return max(1, math.ceil((blocked_until - now).total_seconds()))
+    return seconds_until(blocked_until, now)
 
 
 async def release(db: AsyncSession, reservation: Reservation) -> None:
@@ -288,21 +288,23 @@ async def release(db: AsyncSession, reservation: Reservation) -> None:
         )
 
 
-async def blocked_seconds(db: AsyncSession, keys: ClientKeys, now: datetime) -> int | None:
-    """How long a client authentication from these keys must wait, or None (one read).
-
-    Client secrets and assertions are not guessable (256 random bits, a signature), so they
-    need no reservation: the wait is decided before the credential is checked, and a
-    failure counts afterwards (`count_client_failure`), which leaves the success path
-    without a write.
-    """
-    blocked_until = await db.scalar(
-        select(func.max(LoginThrottle.blocked_until)).where(
-            LoginThrottle.key.in_([keys.pair, keys.address]), LoginThrottle.blocked_until > now
-        )
+# When a client authentication's keys (bound as `pair` and `address`) are blocked until, at
+# `now`: a scalar subquery, built once, for the authentication's one read (`client_auth`).
+# Client secrets and assertions are not guessable (256 random bits, a signature), so they
+# need no reservation: the wait is decided before the credential is checked, and a failure
+# counts afterwards (`count_client_failure`), which leaves the success path without a write.
+CLIENT_BLOCKED_UNTIL = (
+    select(func.max(LoginThrottle.blocked_until))
+    .where(
+        LoginThrottle.key.in_([bindparam("pair"), bindparam("address")]),
+        LoginThrottle.blocked_until > bindparam("now"),
     )
-    if blocked_until is None:
-        return None
+    .scalar_subquery()
+)
+
+
+def seconds_until(blocked_until: datetime, now: datetime) -> int:
+    """A wait in whole seconds, at least one (for Retry-After)."""
     return max(1, math.ceil((blocked_until - now).total_seconds()))
 
 
