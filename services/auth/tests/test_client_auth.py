@@ -139,6 +139,22 @@ async def test_client_secret_post_takes_the_right_secret_only(
     assert "WWW-Authenticate" not in wrong.headers  # Basic was not used
 
 
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        _basic("", "a-secret"),  # a secret of no client
+        "Basic not-base64!",
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+        "Bearer a-token",  # the token endpoint speaks Basic only
+    ],
+)
+def test_unreadable_authorization_headers_are_an_invalid_client(authorization: str) -> None:
+    with pytest.raises(OAuthError) as refused:
+        client_auth.presented(authorization, {})
+    assert (refused.value.error, refused.value.status) == ("invalid_client", 401)
+    assert refused.value.headers["WWW-Authenticate"].startswith("Basic ")
+
+
 def test_basic_credentials_are_form_decoded_as_rfc_6749_says() -> None:
     credentials = client_auth.presented(_basic("my%20client", "a%2Bb+c"), {})
     assert credentials == PresentedCredentials(

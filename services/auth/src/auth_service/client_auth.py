@@ -97,6 +97,8 @@ def presented(authorization: str | None, form: dict[str, str]) -> PresentedCrede
     if client_id is not None and not _CLIENT_ID.fullmatch(client_id):
         raise invalid_request("The client_id must be 1-64 printable ASCII characters.")
     method = methods[0] if methods else "none"
+    if method == "client_secret_basic" and client_id is None:
+        raise invalid_client("The Authorization header names no client.", basic=True)
     if method == "client_secret_post" and client_id is None:
         raise invalid_request("client_secret needs client_id.")
     return PresentedCredentials(
