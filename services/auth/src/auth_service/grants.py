@@ -7,8 +7,9 @@ audience is among the client's (`resource`, RFC 8707, picks one; the first by de
 ACCESS_TOKEN_AUDIENCE for a client registered without any).
 """
 
+import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -129,10 +130,9 @@ def _token_response(
     subject: str,
     scope: str,
     roles: list[str],
-    session_id: Any,
+    session_id: uuid.UUID | None,
     audience: str,
     refresh_token: str | None,
-    now: datetime | None = None,
 ) -> dict[str, Any]:
     """RFC 6749 §5.1; `now` is taken after the database work, so `exp` is not short."""
     lifetime = _lifetime(issuance, request.client)
@@ -144,7 +144,7 @@ def _token_response(
         scope=scope,
         roles=roles,
         session_id=session_id,
-        now=now or utcnow(),
+        now=utcnow(),
         audience=audience,
         ttl=lifetime,
     )
