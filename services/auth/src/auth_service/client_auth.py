@@ -106,7 +106,7 @@ def presented(authorization: str | None, form: dict[str, str]) -> PresentedCrede
         method=method,
         secret=basic_secret or form.get("client_secret"),
         assertion=assertion,
-        via_basic=authorization is not None,
+        via_basic=bool(authorization),
     )
 
 
