@@ -133,6 +133,7 @@ class ClientAuthenticator:
     throttle: ThrottlePolicy
     issuer: str
     default_client_id: str
+    default_client_scopes: frozenset[str] = frozenset()
 
 
 class _RefusedError(Exception):
@@ -270,7 +271,12 @@ async def _public_client(
     now: datetime,
 ) -> RegisteredClient:
     basic = credentials.via_basic
-    loaded = await clients.load(db, credentials.client_id or authenticator.default_client_id, now)
+    client_id = credentials.client_id or authenticator.default_client_id
+    loaded = await clients.load(db, client_id, now)
+    if loaded is None and client_id == authenticator.default_client_id:
+        # Created at start, unless the database was not there then: now, once.
+        await clients.ensure_default_client(db, client_id, authenticator.default_client_scopes, now)
+        loaded = await clients.load(db, client_id, now)
     if loaded is None:
         raise invalid_client("The client is not registered.", basic=basic)
     client = loaded[0]

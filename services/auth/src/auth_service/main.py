@@ -35,8 +35,6 @@ PREFIX = "/auth"
 # The first attempt to load the keys is made before serving; later ones in the background.
 KEY_BOOTSTRAP_TIMEOUT_SECONDS = 15.0
 _OAUTH_PATHS = {f"{PREFIX}/token", f"{PREFIX}/revoke", f"{PREFIX}/introspect"}
-# Until the default client exists, a retry after this long.
-DEFAULT_CLIENT_RETRY_SECONDS = 1.0
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -80,21 +78,6 @@ async def ensure_default_client(database: Database, settings: Settings) -> None:
         await clients.ensure_default_client(
             db, settings.default_client_id, settings.default_client_scope_set, utcnow()
         )
-
-
-async def keep_trying_default_client(
-    database: Database, settings: Settings, retry_seconds: float = DEFAULT_CLIENT_RETRY_SECONDS
-) -> None:
-    """`ensure_default_client` every `retry_seconds` until it succeeds (the database may
-    not have been up at start)."""
-    while True:
-        await asyncio.sleep(retry_seconds)
-        try:
-            await ensure_default_client(database, settings)
-        except Exception as exc:  # still down: next round
-            log.warning("default_client_not_ensured", error=type(exc).__name__)
-            continue
-        return
 
 
 def _document_client_basic(app: FastAPI) -> None:
@@ -162,6 +145,7 @@ def create_app(
             throttle=throttle,
             issuer=settings.public_url,
             default_client_id=settings.default_client_id,
+            default_client_scopes=settings.default_client_scope_set,
         ),
     )
 
@@ -172,18 +156,15 @@ def create_app(
                 await keys.bootstrap()
         except Exception as exc:  # the database may not be up yet: keep trying in the background
             log.warning("signing_keys_not_loaded", error=type(exc).__name__)
-        tasks = [asyncio.create_task(keys.keep_fresh(settings.key_refresh_seconds))]
-        # Before serving when the database answers (the keys loaded), else in the background.
-        default_client_ready = False
+        # When the database answers (the keys loaded); otherwise the first request that
+        # names the default client creates it (`client_auth`).
         if keys.loaded:
             try:
                 async with asyncio.timeout(KEY_BOOTSTRAP_TIMEOUT_SECONDS):
                     await ensure_default_client(database, settings)
-                default_client_ready = True
             except Exception as exc:
                 log.warning("default_client_not_ensured", error=type(exc).__name__)
-        if not default_client_ready:
-            tasks.append(asyncio.create_task(keep_trying_default_client(database, settings)))
+        tasks = [asyncio.create_task(keys.keep_fresh(settings.key_refresh_seconds))]
         if settings.purge_interval_seconds:
             purging = retention.keep_purging(
                 database.sessions, retention_policy(settings), settings.purge_interval_seconds
