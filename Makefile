@@ -33,14 +33,11 @@ migrate: sync ## upgrade both databases to head
 	@$(RUN) users-service migrate
 
 # AUTH_REPLICAS=2 USERS_REPLICAS=2 runs several processes of each (PostgreSQL only).
+# scripts/run_stack.py checks the settings, then (after the migrations) supervises the stack.
 run: sync ## start gateway, auth and users (Ctrl-C stops them all)
-	@procfile=$$($(RUN) python scripts/procfile.py) || exit 2; \
-	$(MAKE) --no-print-directory migrate || exit 2; \
-	echo "gateway  http://127.0.0.1:$(GATEWAY_PORT)   (API docs: /auth/docs and /users/docs)"; \
-	echo "$$procfile" | sed -n 's/^\([a-z]*[0-9]\): [A-Z]*_PORT=\([0-9]*\).*/\1 http:\/\/127.0.0.1:\2/p'; \
-	echo "internal http://127.0.0.1:$(GATEWAY_INTERNAL_PORT)   (metrics, dashboard, ping: loopback only)"; \
-	exec $(RUN) honcho --no-colour --env /dev/null --app-root $(CURDIR) \
-		--procfile <(printf '%s' "$$procfile") start
+	@$(RUN) python scripts/run_stack.py --check || exit 2
+	@$(MAKE) --no-print-directory migrate || exit 2
+	@exec $(RUN) python scripts/run_stack.py
 
 test: test-unit test-e2e ## unit tests of both services, then the end-to-end suite
 
