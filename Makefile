@@ -60,7 +60,7 @@ lint: sync ## ruff, ruff format --check, mypy --strict, hadolint, docker compose
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
 	@$(RUN) hadolint services/auth/Dockerfile services/users/Dockerfile gateway/Dockerfile \
-		compose/postgres/Dockerfile
+		compose/postgres/Dockerfile compose/redis/Dockerfile
 	@scripts/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml config -q
 	@scripts/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml \
 		-f compose/local-images.yml config -q

@@ -41,6 +41,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${GATEWAY_CORS_ORIGINS:=}"
 : "${GATEWAY_MAX_BODY_BYTES:=1048576}"
 : "${GATEWAY_HEALTHCHECK_INTERVAL:=2s}"
+# Rate-limit counts in Redis, shared by every gateway replica: redis://[user:password@]host[:port][/db]
+# (rediss:// for TLS). Empty: each gateway counts in its own memory.
+: "${GATEWAY_REDIS_URL:=}"
+: "${GATEWAY_REDIS_TIMEOUT:=500ms}"
 # The Go runtime's own knobs, for Traefik only (docs/benchmarks.md has the measurements).
 # GOGC 50: Traefik's live heap is small (~8 MB), so collecting at 50 % growth instead of
 # 100 % costs no measurable CPU and keeps ~10 MB less resident under load. GOMEMLIMIT: a
@@ -60,7 +64,8 @@ if [ -n "${GATEWAY_GOMAXPROCS}" ]; then
 fi
 export AUTH_UPSTREAMS USERS_UPSTREAMS GATEWAY_RATE_AVERAGE GATEWAY_RATE_BURST \
   GATEWAY_CLIENT_IP_DEPTH GATEWAY_CORS_ORIGINS GATEWAY_MAX_BODY_BYTES \
-  GATEWAY_HEALTHCHECK_INTERVAL GATEWAY_TLS_CERT_FILE GATEWAY_TLS_KEY_FILE
+  GATEWAY_HEALTHCHECK_INTERVAL GATEWAY_TLS_CERT_FILE GATEWAY_TLS_KEY_FILE GATEWAY_REDIS_URL \
+  GATEWAY_REDIS_TIMEOUT
 
 set -- "$@" \
   --global.checkNewVersion=false \
