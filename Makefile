@@ -16,7 +16,7 @@ export PYTHONUNBUFFERED := 1
 SERVICES := services/auth services/users libs/service-kit
 
 .PHONY: help sync run migrate test test-unit test-e2e test-faults compose-test lint fmt clean \
-	bench bench-auth bench-users bench-gateway wrk
+	bench bench-auth bench-users bench-gateway bench-system wrk
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -70,7 +70,7 @@ lint: sync ## ruff, ruff format --check, mypy --strict, hadolint, docker compose
 
 # Benchmarks print their figures (ratios against a baseline measured in the same run);
 # on demand only, never in CI. docs/benchmarks.md records them.
-bench: bench-auth bench-users bench-gateway ## every benchmark
+bench: bench-auth bench-users bench-gateway bench-system ## every benchmark
 
 bench-auth: sync wrk ## password and refresh grants, JWKS, health p99 under a login storm
 	@$(RUN) python scripts/bench_auth.py
@@ -78,8 +78,11 @@ bench-auth: sync wrk ## password and refresh grants, JWKS, health p99 under a lo
 bench-users: sync wrk ## /users/me against /users/health, JWKS fetches, memory
 	@$(RUN) python scripts/bench_users.py
 
-bench-gateway: sync wrk ## the gateway's overhead, two users replicas against one
+bench-gateway: sync wrk ## the gateway's overhead, two users replicas against one, Traefik's Go runtime
 	@$(RUN) python scripts/bench_gateway.py
+
+bench-system: sync wrk ## the mixed load on both databases: goals, tables and charts into docs/
+	@$(RUN) python scripts/bench_system.py
 
 wrk:
 	@command -v wrk >/dev/null || { apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; }

@@ -117,6 +117,18 @@ class Stack:
         return pids
 
 
+    def gateway_pid(self) -> int:
+        """PID of this stack's Traefik."""
+        process = self.require_local()
+        for pid in _descendants(process.pid):
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "traefik":
+                    return pid
+            except OSError:
+                continue
+        raise LookupError("no Traefik process in this stack")
+
+
 def _descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
