@@ -116,7 +116,6 @@ class Stack:
                 pids.append(pid)
         return pids
 
-
     def gateway_pid(self) -> int:
         """PID of this stack's Traefik."""
         process = self.require_local()
