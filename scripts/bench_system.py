@@ -110,15 +110,16 @@ class Goal:
             return "—"
         return f"{'<' if self.lower_is_better else '≥'} {self.target:g}{self.unit}"
 
-    def verdict(self, value: float | None) -> str:
+    def verdict(self, value: float | None, veto: str = "") -> str:
+        """Met or missed, the figure and its ratio to the goal; `veto` misses it regardless."""
         if self.not_measured:
             return f"not measured yet: {self.not_measured}"
         if value is None:
             return "not measured in this run"
         ratio = self.target / value if self.lower_is_better else value / self.target
-        met = value < self.target if self.lower_is_better else value >= self.target
+        met = (value < self.target if self.lower_is_better else value >= self.target) and not veto
         shown = f"{value:.2f}{self.unit}" if value < 100 else f"{value:.0f}{self.unit}"
-        return f"{'met' if met else 'MISSED'}: {shown} ({ratio:.2f} of the goal)"
+        return f"{'met' if met else 'MISSED'}: {shown}{veto} ({ratio:.2f} of the goal)"
 
 
 GOALS = [
@@ -144,6 +145,7 @@ class Run:
     backend: str
     clients: int
     goals: dict[str, float | None] = field(default_factory=dict)
+    vetoes: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     memory: dict[str, tuple[float, float]] = field(default_factory=dict)
     samples: list[tuple[float, str, float, bool]] = field(default_factory=list)
@@ -248,10 +250,10 @@ def measure_goals(stack: Stack, run: Run, workdir: Path, seconds: int) -> None:
 
     overload = run_wrk(f"{stack.url}/users/me", seconds, OVERLOAD_CONNECTIONS, bearer)
     run.wrk["overload"] = overload
-    # A timeout (wrk's 2 s) misses the goal whatever the p99 says.
-    run.goals["`/users/me` at 256 connections: p99, and no timeout"] = (
-        overload.p99_ms / 1000 if not overload.timeouts else max(overload.p99_ms / 1000, 2.0)
-    )
+    overload_goal = "`/users/me` at 256 connections: p99, and no timeout"
+    run.goals[overload_goal] = overload.p99_ms / 1000
+    if overload.timeouts:  # a request past wrk's 2 s misses the goal whatever the p99 says
+        run.vetoes[overload_goal] = f", {overload.timeouts} timeouts"
     run.notes["overload"] = (
         f"256 connections on `/users/me`: {overload.requests_per_second:.0f} req/s, "
         f"p50 {overload.p50_ms:.0f} ms, p99 {overload.p99_ms:.0f} ms, {overload.timeouts} "
@@ -412,7 +414,8 @@ def goal_lines(runs: list[Run]) -> list[str]:
             lines.append(f"goal {goal.number}: {goal.text}: {goal.verdict(None)}")
             continue
         verdicts = "; ".join(
-            f"{run.backend} {goal.verdict(run.goals.get(goal.text))}" for run in runs
+            f"{run.backend} {goal.verdict(run.goals.get(goal.text), run.vetoes.get(goal.text, ''))}"
+            for run in runs
         )
         lines.append(f"goal {goal.number}: {goal.text} {goal.target_text()}: {verdicts}")
     return lines
@@ -422,7 +425,9 @@ def goals_table(runs: list[Run]) -> str:
     header = "| goal (issue 16) | target | " + " | ".join(run.backend for run in runs) + " |"
     rows = [header, "|---" * (2 + len(runs)) + "|"]
     for goal in GOALS:
-        cells = [goal.verdict(run.goals.get(goal.text)) for run in runs]
+        cells = [
+            goal.verdict(run.goals.get(goal.text), run.vetoes.get(goal.text, "")) for run in runs
+        ]
         rows.append(
             f"| {goal.number}. {goal.text} | {goal.target_text()} | " + " | ".join(cells) + " |"
         )
