@@ -97,8 +97,8 @@ case "${GATEWAY_ACCESS_LOG}" in
       --accessLog.fields.headers.names.X-Request-Id=keep
     if [ "${GATEWAY_ACCESS_LOG}" = gateway-errors ]; then
       # The statuses Traefik answers itself: 400 (a malformed request), 408, 413 (body limit),
-      # 429 (rate limit), 431, 500-504 (no upstream answered); a service's own 400 or 503 is
-      # logged twice, which is rare and an error worth seeing from both sides.
+      # 429 (rate limit), 431, 500-504 (no upstream answered). A service's own 400 (an OAuth
+      # error) or 503 (not ready) is logged by both: an error, worth seeing from both sides.
       set -- "$@" --accessLog.filters.statusCodes=400,408,413,429,431,500-504
     fi
     ;;
