@@ -116,7 +116,6 @@ class Supervisor:
 
     def __init__(self, processes: list[Process]) -> None:
         self.processes = processes
-        self.stopping = False
 
     def start(self, process: Process) -> None:
         process.popen = subprocess.Popen(  # noqa: S603 - our own commands, fixed arguments
