@@ -1,11 +1,12 @@
 """Benchmark service-to-service tokens: client_credentials grants and introspections per second.
 
     .venv/bin/python scripts/bench_clients.py [--duration 10] [--backend sqlite|postgresql]
+        [--auth-replicas N]
 
-Starts its own stack (`make run` on free ports, default settings, one auth process) with the
-gateway's rate limits lifted and `LOG_LEVEL=WARNING`, registers a confidential client with
-the real `auth-service clients create`, then loads with wrk, through the gateway and directly
-on the auth service's own port:
+Starts its own stack (`make run` on free ports, default settings, one auth process unless
+`--auth-replicas` says more) with the gateway's rate limits lifted and `LOG_LEVEL=WARNING`,
+registers a confidential client with the real `auth-service clients create`, then loads with
+wrk, through the gateway and directly on the (first) auth process's own port:
 
 1. `client_credentials` grants with `client_secret_basic` (goal >= 500/s on 2 cores);
 2. introspections of a person's live access token (goal >= 1,000/s);
@@ -220,6 +221,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--auth-replicas", type=int, default=1, help="auth processes (more than one: PostgreSQL)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
@@ -230,6 +234,7 @@ def main() -> None:
             "GATEWAY_RATE_AVERAGE": "1000000",
             "GATEWAY_RATE_BURST": "1000000",
             "LOG_LEVEL": "WARNING",
+            "AUTH_REPLICAS": str(args.auth_replicas),
         }
         databases = DatabaseFactory(args.backend, workdir)
         try:
@@ -245,7 +250,7 @@ def main() -> None:
     goals = {"client_credentials grants": 500, "introspections": 1000}
     print(
         f"backend: {args.backend}, cores: {os.cpu_count()}, wrk -t2 -c{CONNECTIONS} runs of "
-        f"{seconds}s, one auth process"
+        f"{seconds}s, {args.auth_replicas} auth process(es) (direct: the first)"
     )
     for figure in figures:
         goal = goals.get(figure.name)
