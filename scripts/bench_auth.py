@@ -30,13 +30,11 @@ import bcrypt
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-sys.path.insert(0, str(ROOT))
-
-from stack import Stack, running_stack  # noqa: E402
+sys.path.insert(0, str(ROOT))  # testsupport and the services, run as a script
 
 from testsupport.databases import DatabaseFactory  # noqa: E402
 from testsupport.load import run_wrk  # noqa: E402
+from testsupport.stack import Stack, running_stack  # noqa: E402
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - the benchmark account's
 BCRYPT_COST = 12

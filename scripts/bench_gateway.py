@@ -17,12 +17,11 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "e2e"), str(ROOT)]
-
-from stack import running_stack  # noqa: E402 - the e2e harness, found via sys.path
+sys.path.insert(0, str(ROOT))  # testsupport and the services, run as a script
 
 from testsupport.databases import DatabaseFactory, admin_url, port_open  # noqa: E402
 from testsupport.load import run_wrk, signed_in_account  # noqa: E402
+from testsupport.stack import running_stack  # noqa: E402
 
 OVERHEAD_GOAL = 0.7
 REPLICA_GOAL = 1.5

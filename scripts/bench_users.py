@@ -35,14 +35,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "e2e"), str(ROOT)]
-
-from stack import Stack, running_stack  # noqa: E402 - the e2e harness, found via sys.path
+sys.path.insert(0, str(ROOT))  # testsupport and the services, run as a script
 
 from testsupport.databases import DatabaseFactory  # noqa: E402
 from testsupport.load import WrkResult, run_wrk, signed_in_account  # noqa: E402
-from users_service import migrations, profiles  # noqa: E402
+from testsupport.stack import Stack, running_stack  # noqa: E402
+from users_service import profiles  # noqa: E402
 from users_service.main import create_app  # noqa: E402
+from users_service.migrations import HISTORY  # noqa: E402
 from users_service.settings import Settings  # noqa: E402
 
 RATIO_GOAL = 0.75
@@ -109,7 +109,7 @@ def main() -> int:
             with running_stack(urls, Path(scratch)) as stack:
                 status = bench(stack, args)
             breakdown_database = databases.create()
-            migrations.upgrade(breakdown_database)
+            HISTORY.upgrade(breakdown_database)
             print_breakdown(asyncio.run(in_process_breakdown(breakdown_database)))
             return status
         finally:

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_templates import TASK_DEFINITIONS, rendered, validation_errors
 
 from deploy.render import SettingsError, check_settings, load_template
+from testsupport.deploy_templates import TASK_DEFINITIONS, rendered, validation_errors
 
 # Fargate's valid task sizes: cpu units -> memory MiB (AWS ECS developer guide, task size).
 FARGATE_MEMORY = {

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stack import Stack, port_open
+
+from testsupport.stack import Stack, port_open
 
 HEX_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stack import Stack, running_stack
 
 from testsupport.postgres_server import PrivatePostgres
+from testsupport.stack import Stack, running_stack
 
 LOAD_SECONDS = 45.0
 KILL_AFTER_SECONDS = 15.0

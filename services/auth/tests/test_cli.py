@@ -4,9 +4,9 @@ import io
 import json
 
 import pytest
-from helpers import STRONG_PASSWORD
 
 from auth_service.cli import main
+from testsupport.auth_service import STRONG_PASSWORD
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from auth_service import keys
 from auth_service.clock import utcnow
-from auth_service.db import Database
 from auth_service.keys import KeyEncryption, KeyOperationError, KeyTimings, SigningKeyStore
 from auth_service.models import SigningKey
+from service_kit.db import Database
 
 pytestmark = pytest.mark.anyio
 
@@ -21,7 +21,7 @@ TIMINGS = KeyTimings(publish_delay=timedelta(seconds=1), retention=timedelta(min
 
 
 def _store(database: Database) -> SigningKeyStore:
-    return SigningKeyStore(database.sessions, ENCRYPTION, TIMINGS, 300)
+    return SigningKeyStore(database.db_session, ENCRYPTION, TIMINGS, 300)
 
 
 def _kids(store: SigningKeyStore) -> list[str]:
@@ -32,7 +32,7 @@ def _kids(store: SigningKeyStore) -> list[str]:
 async def test_replicas_starting_together_create_exactly_one_key(database: Database) -> None:
     replicas = [_store(database) for _ in range(4)]
     await asyncio.gather(*(replica.bootstrap() for replica in replicas))
-    async with database.sessions() as session:
+    async with database.db_session() as session:
         assert await session.scalar(select(func.count()).select_from(SigningKey)) == 1
     assert len({replica.jwks_etag for replica in replicas}) == 1
     now = utcnow()
@@ -42,7 +42,7 @@ async def test_replicas_starting_together_create_exactly_one_key(database: Datab
 async def test_private_keys_are_encrypted_and_bound_to_their_kid(database: Database) -> None:
     store = _store(database)
     await store.bootstrap()
-    async with database.sessions() as session:
+    async with database.db_session() as session:
         row = (await session.scalars(select(SigningKey))).one()
     assert b"PRIVATE" not in row.private_key_encrypted
     assert ENCRYPTION.decrypt(row.kid, row.private_key_encrypted).key_size == 2048
@@ -78,7 +78,7 @@ async def test_rotation_publishes_first_signs_later_and_keeps_the_old_key(
     store = _store(database)
     await store.bootstrap()
     old = store.signing_key(utcnow()).kid
-    async with database.sessions() as session:
+    async with database.db_session() as session:
         new = (await keys.rotate(session, ENCRYPTION, TIMINGS)).kid
     await store.reload()
     assert _kids(store) == [old, new]
@@ -88,7 +88,7 @@ async def test_rotation_publishes_first_signs_later_and_keeps_the_old_key(
     await store.reload()
     assert store.signing_key(utcnow()).kid == new
     assert _kids(store) == [old, new]  # the old key verifies what it signed
-    async with database.sessions() as session:
+    async with database.db_session() as session:
         retired = await session.get(SigningKey, old)
         assert retired is not None
         assert retired.state == "retired"
@@ -100,7 +100,7 @@ async def test_the_signing_key_cannot_be_retired_a_next_key_can(database: Databa
     store = _store(database)
     await store.bootstrap()
     current = store.signing_key(utcnow()).kid
-    async with database.sessions() as session:
+    async with database.db_session() as session:
         with pytest.raises(KeyOperationError):
             await keys.retire(session, current, TIMINGS)
         with pytest.raises(KeyOperationError):

@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service import sessions
 from auth_service.clock import utcnow
-from auth_service.db import Database
 from auth_service.models import Account, AuditEvent, RefreshToken, SessionFamily
 from auth_service.sessions import RefreshTokenRejectedError, SessionPolicy
+from service_kit.db import Database
 
 pytestmark = pytest.mark.anyio
 
@@ -127,11 +127,11 @@ async def test_a_disabled_account_cannot_refresh_and_its_session_ends(db: AsyncS
 
 
 async def test_of_eight_concurrent_rotations_exactly_one_wins(database: Database) -> None:
-    async with database.sessions() as db:
+    async with database.db_session() as db:
         token = await _start(db)
 
     async def attempt() -> str | None:
-        async with database.sessions() as db:
+        async with database.db_session() as db:
             try:
                 return await _rotate(db, token)
             except RefreshTokenRejectedError:

@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service import throttling
 from auth_service.clock import utcnow
-from auth_service.db import Database
 from auth_service.throttling import ThrottlePolicy
+from service_kit.db import Database
 
 pytestmark = pytest.mark.anyio
 
@@ -64,11 +64,11 @@ async def test_concurrent_failures_are_all_counted(database: Database) -> None:
     key = throttling.account_key("shared", "")
 
     async def fail() -> None:
-        async with database.sessions() as db:
+        async with database.db_session() as db:
             await throttling.record_failure(db, key, 3, POLICY, utcnow())
             await db.commit()
 
     await asyncio.gather(*(fail() for _ in range(10)))
-    async with database.sessions() as db:
+    async with database.db_session() as db:
         # Ten failures, three free: the tenth blocks for 2^6 seconds, capped at 60.
         assert await throttling.retry_after(db, [key], utcnow()) == 60

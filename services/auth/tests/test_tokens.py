@@ -9,7 +9,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from auth_service.clock import utcnow
-from auth_service.db import Database
 from auth_service.keys import KeyEncryption, KeyTimings, SigningKeyStore
 from auth_service.tokens import (
     InvalidAccessTokenError,
@@ -17,6 +16,7 @@ from auth_service.tokens import (
     issue_access_token,
     verify_access_token,
 )
+from service_kit.db import Database
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +26,7 @@ TIMINGS = KeyTimings(publish_delay=timedelta(seconds=1), retention=timedelta(min
 
 @pytest.fixture
 async def keys(database: Database) -> SigningKeyStore:
-    store = SigningKeyStore(database.sessions, KeyEncryption("test-kek"), TIMINGS, 300)
+    store = SigningKeyStore(database.db_session, KeyEncryption("test-kek"), TIMINGS, 300)
     await store.bootstrap()
     return store
 

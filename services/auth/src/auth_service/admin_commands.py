@@ -24,17 +24,14 @@ from auth_service.accounts import (
 )
 from auth_service.audit import Event
 from auth_service.clock import utcnow
-from auth_service.db import Database
 from auth_service.keys import KeyEncryption, KeyOperationError
 from auth_service.main import key_timings
 from auth_service.models import SigningKey
 from auth_service.passwords import PasswordHasher, PasswordPolicyError
 from auth_service.settings import Settings
-
-
-class CommandError(Exception):
-    """A command could not do what was asked; printed, exit status 1."""
-
+from service_kit.cli import CommandError
+from service_kit.db import Database
+from service_kit.logging import configure_logging
 
 Handler = Callable[[AsyncSession, Settings, argparse.Namespace], Awaitable[None]]
 
@@ -42,8 +39,8 @@ Handler = Callable[[AsyncSession, Settings, argparse.Namespace], Awaitable[None]
 async def _with_database(settings: Settings, args: argparse.Namespace, handler: Handler) -> None:
     database = Database(settings.database_url)
     try:
-        async with database.sessions() as session:
-            await handler(session, settings, args)
+        async with database.db_session() as db:
+            await handler(db, settings, args)
     finally:
         await database.dispose()
 
@@ -155,6 +152,8 @@ HANDLERS: dict[tuple[str, str], Handler] = {
 }
 
 
-def run(settings: Settings, args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> None:
     """Run the command `args` names against the database; raise `CommandError` on refusal."""
+    settings = Settings()
+    configure_logging(settings.service_name, settings.log_level)
     asyncio.run(_with_database(settings, args, HANDLERS[(args.command, args.action)]))

@@ -8,25 +8,13 @@ auth-service accounts grant-role EMAIL_OR_USERNAME ROLE
 """
 
 import argparse
-import sys
-import urllib.request
-from collections.abc import Sequence
 
+from auth_service.migrations import HISTORY
 from auth_service.settings import Settings
-from service_kit.logging import configure_logging
+from service_kit.cli import ServiceCli, SubParsers
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="auth-service", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the HTTP API (uvicorn)")
-    migrate = commands.add_parser("migrate", help="upgrade the database to a revision")
-    migrate.add_argument("revision", nargs="?", default="head")
-    downgrade = commands.add_parser("downgrade", help="downgrade the database to a revision")
-    downgrade.add_argument("revision")
-    commands.add_parser(
-        "healthcheck", help="exit 0 when this service's /health answers (container probes)"
-    )
+def _add_commands(commands: SubParsers) -> None:
     key_commands = commands.add_parser("keys", help="list, rotate and retire signing keys")
     key_actions = key_commands.add_subparsers(dest="action", required=True)
     key_list = key_actions.add_parser("list", help="every key, its state and its times")
@@ -51,49 +39,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     grant = account_actions.add_parser("grant-role", help="add a role to an account")
     grant.add_argument("login", help="email or username")
     grant.add_argument("role")
-    args = parser.parse_args(argv)
-
-    settings = Settings()
-    if args.command != "healthcheck":
-        configure_logging("auth", settings.log_level)
-
-    if args.command == "serve":
-        import uvicorn
-
-        uvicorn.run(
-            "auth_service.main:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            proxy_headers=True,
-            forwarded_allow_ips=settings.trusted_proxies,
-            server_header=False,
-        )
-    elif args.command in ("migrate", "downgrade"):
-        from auth_service import migrations
-
-        change_schema = migrations.upgrade if args.command == "migrate" else migrations.downgrade
-        change_schema(settings.database_url, args.revision)
-    elif args.command == "healthcheck":
-        sys.exit(0 if _healthy(settings) else 1)
-    else:
-        from auth_service import admin_commands
-
-        try:
-            admin_commands.run(settings, args)
-        except admin_commands.CommandError as exc:
-            print(f"auth-service: {exc}", file=sys.stderr)
-            sys.exit(1)
 
 
-def _healthy(settings: Settings) -> bool:
-    # Containers have no curl; this probe is the service's own, on its own port.
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
-    url = f"http://{host}:{settings.port}/auth/health"
-    try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
+def _run_command(args: argparse.Namespace) -> None:
+    # Imported when a command runs: `serve` and `healthcheck` never load them.
+    from auth_service import admin_commands
+
+    admin_commands.run(args)
+
+
+CLI = ServiceCli(
+    Settings,
+    "auth_service.main:create_app",
+    HISTORY,
+    __doc__ or "",
+    add_commands=_add_commands,
+    run_command=_run_command,
+)
+main = CLI.main

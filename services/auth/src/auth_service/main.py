@@ -11,26 +11,23 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from auth_service.accounts import PasswordRules
-from auth_service.body_limit import BodySizeLimitMiddleware
-from auth_service.db import Database
 from auth_service.grants import Issuance
 from auth_service.keys import KeyEncryption, KeyTimings, SigningKeyStore
-from auth_service.oauth import NO_STORE, OAuthError
+from auth_service.oauth import OAuthError
 from auth_service.passwords import PasswordHasher
-from auth_service.routes import accounts, health, oauth, well_known
+from auth_service.routes import accounts, oauth, well_known
 from auth_service.sessions import SessionPolicy
 from auth_service.settings import Settings
 from auth_service.throttling import ThrottlePolicy
 from auth_service.tokens import LEEWAY_SECONDS, TokenIssuer
-from service_kit.logging import configure_logging
-from service_kit.problems import install_problem_handlers, problem
-from service_kit.request_context import RequestContextMiddleware
+from service_kit.app import create_service_app
+from service_kit.db import Database
+from service_kit.problems import problem
 
-PREFIX = "/auth"
 MAX_BODY_BYTES = 64 * 1024
 # The first attempt to load the keys is made before serving; later ones in the background.
 KEY_BOOTSTRAP_TIMEOUT_SECONDS = 15.0
-_OAUTH_PATHS = {f"{PREFIX}/token", f"{PREFIX}/revoke"}
+_OAUTH_PATHS = {"/auth/token", "/auth/revoke"}
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -58,13 +55,12 @@ async def _oauth_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; every route lives under `/auth`, the same directly and via the gateway."""
+    """Build the app: its routes under `/auth`, the key set and discovery under `/.well-known`."""
     settings = settings or Settings()
-    configure_logging("auth", settings.log_level)
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, sqlite_pool_size=1)
     hasher = PasswordHasher(settings.bcrypt_cost, settings.hash_threads)
     keys = SigningKeyStore(
-        database.sessions,
+        database.db_session,
         KeyEncryption(settings.key_encryption_key.get_secret_value()),
         key_timings(settings),
         settings.jwks_max_age_seconds,
@@ -106,31 +102,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
-            await database.dispose()
 
-    app = FastAPI(
+    app = create_service_app(
+        settings,
+        database,
         title="Auth service",
-        version="0.1.0",
         description="Accounts, RS256 access tokens (RFC 9068) and rotating refresh tokens.",
-        docs_url=f"{PREFIX}/docs",
-        redoc_url=None,
-        openapi_url=f"{PREFIX}/openapi.json",
+        routers=[accounts.router, oauth.router],
         lifespan=lifespan,
-        swagger_ui_init_oauth={"usePkceWithAuthorizationCodeGrant": False},
+        max_body_bytes=MAX_BODY_BYTES,
+        body_refusal=_body_too_large,
     )
-    app.state.settings = settings
-    app.state.database = database
     app.state.issuance = issuance
     app.state.password_rules = PasswordRules(hasher, settings.password_min_score)
-    install_problem_handlers(app)
     app.add_exception_handler(OAuthError, _oauth_error)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES, refusal=_body_too_large)
-    app.add_middleware(RequestContextMiddleware)
-    app.include_router(health.router, prefix=PREFIX)
-    app.include_router(accounts.router, prefix=PREFIX)
-    app.include_router(oauth.router, prefix=PREFIX)
     app.include_router(well_known.router)
     return app
-
-
-__all__ = ["NO_STORE", "create_app"]

@@ -1,35 +1,29 @@
 """Every setting of the auth service, read from the environment and validated at start."""
 
 import os
-from pathlib import Path
-from typing import Literal, Self
+from typing import ClassVar, Self
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service_kit.settings import ServiceSettings
 
 # Published so that a development stack starts with no setup; refused anywhere else.
 DEVELOPMENT_KEY_ENCRYPTION_KEY = "development-only-key-encryption-key-change-me"
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Environment variables of the auth service (see the README's settings table)."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", validate_by_name=True)
-
-    environment: Literal["development", "test", "production"] = "development"
+    service_name: ClassVar[str] = "auth"
     host: str = Field("127.0.0.1", validation_alias="AUTH_HOST")
     port: int = Field(8001, ge=1, le=65535, validation_alias="AUTH_PORT")
-    gateway_port: int = Field(8000, ge=1, le=65535, validation_alias="GATEWAY_PORT")
-    data_dir: Path = Field(Path(".data"), validation_alias="DATA_DIR")
     database_url: str = Field(
         "", validation_alias=AliasChoices("AUTH_DATABASE_URL", "DATABASE_URL")
     )
-    public_url: str = Field("", validation_alias="PUBLIC_URL")
+
     key_encryption_key: SecretStr = Field(
         SecretStr(DEVELOPMENT_KEY_ENCRYPTION_KEY), validation_alias="KEY_ENCRYPTION_KEY"
     )
-    trusted_proxies: str = Field("127.0.0.1,::1", validation_alias="TRUSTED_PROXIES")
-    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
 
     # Passwords: bcrypt's cost factor (each +1 doubles the work), the threads that hash them
     # off the event loop (0: one per core), and the lowest zxcvbn score (0-4) accepted.
@@ -37,13 +31,11 @@ class Settings(BaseSettings):
     password_hash_threads: int = Field(0, ge=0, le=64, validation_alias="PASSWORD_HASH_THREADS")
     password_min_score: int = Field(3, ge=0, le=4, validation_alias="PASSWORD_MIN_SCORE")
 
-    # Access tokens (RFC 9068): lifetime, audience, the scopes a client may ask for, and the
-    # `client_id` claim of tokens whose client named none (the claim is required).
+    # Access tokens (RFC 9068): lifetime (the audience is a shared setting), the scopes a
+    # client may ask for, and the `client_id` claim of tokens whose client named none (the
+    # claim is required).
     access_token_ttl_seconds: int = Field(
         900, ge=60, le=86_400, validation_alias="ACCESS_TOKEN_TTL_SECONDS"
-    )
-    access_token_audience: str = Field(
-        "auth-platform", min_length=1, validation_alias="ACCESS_TOKEN_AUDIENCE"
     )
     scopes: str = Field("profile", min_length=1, validation_alias="SCOPES")
     default_client_id: str = Field(
@@ -87,14 +79,7 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _fill_defaults_and_refuse_development_secrets(self) -> Self:
-        # Defaults that depend on other settings; the model is frozen, hence object.__setattr__.
-        if not self.database_url:
-            sqlite_path = (self.data_dir / "auth.sqlite3").resolve()
-            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{sqlite_path}")
-        if not self.public_url:
-            object.__setattr__(self, "public_url", f"http://127.0.0.1:{self.gateway_port}")
-        object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
+    def _refuse_inconsistent_timings_and_development_secrets(self) -> Self:
         if self.key_publish_delay_seconds <= self.jwks_max_age_seconds + self.key_refresh_seconds:
             raise ValueError(
                 "KEY_PUBLISH_DELAY_SECONDS must exceed JWKS_MAX_AGE_SECONDS + KEY_REFRESH_SECONDS: "

@@ -1,37 +1,31 @@
 """Every setting of the users service, read from the environment and validated at start."""
 
-from pathlib import Path
-from typing import Literal, Self
+from typing import ClassVar, Self
 
 from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service_kit.settings import ServiceSettings
 
 
-class Settings(BaseSettings):
-    """Environment variables of the users service (see the README's settings table)."""
+class Settings(ServiceSettings):
+    """Environment variables of the users service (see the README's settings table).
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", validate_by_name=True)
+    An access token must say about itself (RFC 9068) that its `iss` is PUBLIC_URL, as the
+    auth service issues it, and its `aud` the audience both services are configured with.
+    """
 
-    environment: Literal["development", "test", "production"] = "development"
+    service_name: ClassVar[str] = "users"
     host: str = Field("127.0.0.1", validation_alias="USERS_HOST")
     port: int = Field(8002, ge=1, le=65535, validation_alias="USERS_PORT")
-    auth_port: int = Field(8001, ge=1, le=65535, validation_alias="AUTH_PORT")
-    gateway_port: int = Field(8000, ge=1, le=65535, validation_alias="GATEWAY_PORT")
-    data_dir: Path = Field(Path(".data"), validation_alias="DATA_DIR")
     database_url: str = Field(
         "", validation_alias=AliasChoices("USERS_DATABASE_URL", "DATABASE_URL")
     )
-    public_url: str = Field("", validation_alias="PUBLIC_URL")
-    jwks_url: str = Field("", validation_alias="JWKS_URL")
-    trusted_proxies: str = Field("127.0.0.1,::1", validation_alias="TRUSTED_PROXIES")
-    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
 
-    # What an access token must say about itself (RFC 9068): `iss` is PUBLIC_URL, as the
-    # auth service issues it; `aud` is the audience both services are configured with.
-    access_token_audience: str = Field(
-        "auth-platform", min_length=1, validation_alias="ACCESS_TOKEN_AUDIENCE"
-    )
-    # Clock skew tolerated on exp, nbf and iat; RFC 8725 asks for little, the issue caps it.
+    # The key set is fetched from the auth service's own port, not the gateway's.
+    auth_port: int = Field(8001, ge=1, le=65535, validation_alias="AUTH_PORT")
+    jwks_url: str = Field("", validation_alias="JWKS_URL")
+    # Clock skew tolerated on exp, nbf and iat: RFC 8725 asks for little, so at most 30
+    # seconds (auth_client refuses more than 60).
     token_leeway_seconds: int = Field(10, ge=0, le=30, validation_alias="TOKEN_LEEWAY_SECONDS")
     # Longer tokens are refused before any parsing (ours are well under 2 KB).
     token_max_bytes: int = Field(8192, ge=1024, le=65536, validation_alias="TOKEN_MAX_BYTES")
@@ -55,14 +49,8 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _fill_defaults(self) -> Self:
-        # Defaults that depend on other settings; the model is frozen, hence object.__setattr__.
-        if not self.database_url:
-            sqlite_path = (self.data_dir / "users.sqlite3").resolve()
-            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{sqlite_path}")
-        if not self.public_url:
-            object.__setattr__(self, "public_url", f"http://127.0.0.1:{self.gateway_port}")
-        object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
+    def _fill_jwks_url(self) -> Self:
+        # A default that depends on another setting; the model is frozen, hence __setattr__.
         if not self.jwks_url:
             # The auth service's own address, not the gateway's: the gateway is not in the
             # trust path.

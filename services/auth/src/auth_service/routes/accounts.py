@@ -13,10 +13,10 @@ from auth_service import accounts, audit, throttling
 from auth_service.accounts import AccountTakenError, InvalidAccountFieldError
 from auth_service.audit import Event
 from auth_service.clock import utcnow
-from auth_service.db import Session
 from auth_service.dependencies import ClientAddress, CurrentCaller, IssuanceDep, PasswordRulesDep
 from auth_service.passwords import PasswordPolicyError
 from auth_service.sessions import RevokedReason, revoke_account_sessions
+from service_kit.db import DbSession
 from service_kit.problems import problem
 
 router = APIRouter(tags=["accounts"])
@@ -90,7 +90,7 @@ def _field_problem(status_code: int, field: str, message: str, rule: str) -> Res
     responses={409: {"description": "email or username taken"}, 422: {"description": "invalid"}},
 )
 async def register(
-    body: RegisterRequest, db: Session, rules: PasswordRulesDep, address: ClientAddress
+    body: RegisterRequest, db: DbSession, rules: PasswordRulesDep, address: ClientAddress
 ) -> AccountOut | Response:
     """Create an account. 422 names the rule a password breaks; 409 when email or username
     is taken."""
@@ -123,7 +123,7 @@ async def register(
 async def change_password(
     body: PasswordChangeRequest,
     caller: CurrentCaller,
-    db: Session,
+    db: DbSession,
     rules: PasswordRulesDep,
     issuance: IssuanceDep,
     address: ClientAddress,
@@ -171,7 +171,7 @@ async def change_password(
 @router.post(
     "/logout-all", status_code=status.HTTP_204_NO_CONTENT, response_model=None, responses={401: {}}
 )
-async def logout_all(caller: CurrentCaller, db: Session, address: ClientAddress) -> Response:
+async def logout_all(caller: CurrentCaller, db: DbSession, address: ClientAddress) -> Response:
     """Revoke every session of the caller's account, this one included."""
     now = utcnow()
     revoked = await revoke_account_sessions(db, caller.account.id, RevokedReason.LOGOUT_ALL, now)

@@ -7,10 +7,10 @@ from fastapi.responses import JSONResponse, Response
 
 from auth_service import sessions
 from auth_service.clock import utcnow
-from auth_service.db import Session
 from auth_service.dependencies import ClientAddress, IssuanceDep
 from auth_service.grants import GrantRequest, password_grant, refresh_grant
 from auth_service.oauth import NO_STORE, OAuthError, client_id_from, read_form, require
+from service_kit.db import DbSession
 
 router = APIRouter(tags=["oauth"])
 
@@ -75,7 +75,7 @@ _REVOKE_FORM = _form_body(
     },
 )
 async def token(
-    request: Request, db: Session, issuance: IssuanceDep, address: ClientAddress
+    request: Request, db: DbSession, issuance: IssuanceDep, address: ClientAddress
 ) -> Response:
     """Issue tokens: grants `password` (username is the email or the username) and
     `refresh_token`. Public clients only (no secret); `client_id` optional."""
@@ -105,7 +105,7 @@ async def token(
     response_model=None,
     responses={200: {"description": "Revoked, or nothing to revoke"}, 400: _OAUTH_ERROR},
 )
-async def revoke(request: Request, db: Session, address: ClientAddress) -> Response:
+async def revoke(request: Request, db: DbSession, address: ClientAddress) -> Response:
     """RFC 7009: revoke a refresh token's whole session. 200 whether or not there was one
     (an access token, an unknown token or another client's session changes nothing)."""
     form = await read_form(request)

@@ -8,8 +8,8 @@ import botocore.session  # type: ignore[import-untyped]
 from botocore.validate import ParamValidator  # type: ignore[import-untyped]
 
 from deploy.render import load_template, render
+from testsupport import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 TASK_DEFINITIONS = sorted((DEPLOY / "ecs" / "task-definitions").glob("*.json"))
 EXAMPLE_TASK_DEFINITION_ARN = (

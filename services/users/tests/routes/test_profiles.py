@@ -6,7 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
-from token_minting import JwksServer, SigningKey, claims_for, mint, service_claims_for
+
+from testsupport.tokens import JwksServer, SigningKey, claims_for, mint, service_claims_for
 
 pytestmark = pytest.mark.anyio
 
@@ -272,7 +273,7 @@ async def test_the_openapi_document_still_describes_the_profile_answers(
     # The routes return ready-made responses; `response_model` must still document them.
     paths = (await client.get("/users/openapi.json")).json()["paths"]
     me = paths["/users/me"]["get"]["responses"]["200"]["content"]["application/json"]
-    assert me["schema"] == {"$ref": "#/components/schemas/Profile"}
+    assert me["schema"] == {"$ref": "#/components/schemas/FullProfile"}
     one = paths["/users/{profile_id}"]["get"]["responses"]["200"]["content"]["application/json"]
     assert one["schema"] == {"$ref": "#/components/schemas/PublicProfile"}
 

@@ -3,13 +3,14 @@
 import asyncio
 
 import pytest
-from helpers import (
+from httpx import AsyncClient
+
+from testsupport.auth_service import (
     OTHER_STRONG_PASSWORD,
     STRONG_PASSWORD,
     password_login,
     register,
 )
-from httpx import AsyncClient
 
 pytestmark = pytest.mark.anyio
 

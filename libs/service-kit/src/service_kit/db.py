@@ -1,4 +1,8 @@
-"""The async engine, its sessions, and the `Session` dependency routes use."""
+"""A service's database: the async engine, `Database`, and the `DbSession` routes depend on.
+
+`db` is what this codebase calls a database session (SQLAlchemy's `AsyncSession`), always:
+routes take `db: DbSession`, and the operation they call commits it.
+"""
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,20 +21,32 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def create_engine(database_url: str) -> AsyncEngine:
-    """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (connections checked)."""
+def create_engine(database_url: str, *, sqlite_pool_size: int | None = None) -> AsyncEngine:
+    """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (connections checked).
+
+    `sqlite_pool_size=1` queues a service's SQLite writers on one connection: SQLite has one
+    writer at a time anyway, and writers that contend for its lock back off in sleeps of up
+    to 100 ms, where waiting for the pool's connection is an asyncio wait, in arrival order.
+    (Each replica and the CLI still have connections of their own; busy_timeout covers those.)
+    """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 15})
+    pool: dict[str, Any] = {}
+    if sqlite_pool_size is not None:
+        pool = {"pool_size": sqlite_pool_size, "max_overflow": 0, "pool_timeout": 30}
+    engine = create_async_engine(url, connect_args={"timeout": 15}, **pool)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL never corrupts the database; it syncs at checkpoints instead of
+        # at every commit (a power cut may lose the last commits, a crash loses nothing).
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.close()
@@ -39,11 +55,12 @@ def create_engine(database_url: str) -> AsyncEngine:
 
 
 class Database:
-    """One engine and session factory per application."""
+    """One engine per application, and the database sessions (`db`) made on it."""
 
-    def __init__(self, database_url: str) -> None:
-        self.engine = create_engine(database_url)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+    def __init__(self, database_url: str, *, sqlite_pool_size: int | None = None) -> None:
+        self.engine = create_engine(database_url, sqlite_pool_size=sqlite_pool_size)
+        self.db_session = async_sessionmaker(self.engine, expire_on_commit=False)
+        """`async with database.db_session() as db:` a new database session."""
         # Plain reads need no transaction: on PostgreSQL, autocommit saves a BEGIN and a
         # ROLLBACK round trip per read (SQLite's driver opens no transaction for a SELECT, and
         # switching it to autocommit costs more than it saves).
@@ -68,20 +85,23 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        """Close every pooled connection (the app's shutdown)."""
         await self.engine.dispose()
 
 
 async def get_database(request: Request) -> Database:
+    """The app's `Database` (`create_service_app` put it in the app's state)."""
     # `async` and not a generator: FastAPI calls it inline, with no exit stack to unwind.
     database: Database = request.app.state.database
     return database
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A database session for one request, closed (and rolled back if uncommitted) after it."""
     database: Database = request.app.state.database
-    async with database.sessions() as session:
-        yield session
+    async with database.db_session() as db:
+        yield db
 
 
-Session = Annotated[AsyncSession, Depends(get_session)]
-Db = Annotated[Database, Depends(get_database)]
+DbSession = Annotated[AsyncSession, Depends(get_db_session)]
+DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -2,8 +2,9 @@
 
 import jwt
 import pytest
-from helpers import password_login, register
 from httpx import AsyncClient
+
+from testsupport.auth_service import password_login, register
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from testsupport import ROOT
+
 # A gateway someone else started (the compose stack): the suite runs against it instead.
 EXTERNAL_GATEWAY_URL = os.environ.get("E2E_GATEWAY_URL")
 START_TIMEOUT_SECONDS = 90.0

@@ -4,8 +4,9 @@ import asyncio
 
 import jwt
 import pytest
-from helpers import STRONG_PASSWORD, password_login, register
 from httpx import AsyncClient
+
+from testsupport.auth_service import STRONG_PASSWORD, password_login, register
 
 pytestmark = pytest.mark.anyio
 

@@ -5,15 +5,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
-from auth_service.db import create_engine
 from auth_service.main import create_app
 from auth_service.models import Base
 from auth_service.settings import Settings
+from service_kit.db import create_engine
+from testsupport.apps import serving
 
-STRONG_PASSWORD = "correct horse battery staple"
-OTHER_STRONG_PASSWORD = "plaid unicorn jazz teapot"
+STRONG_PASSWORD = "correct horse battery staple"  # noqa: S105 - a test account's
+OTHER_STRONG_PASSWORD = "plaid unicorn jazz teapot"  # noqa: S105 - a test account's
 # The lowest bcrypt cost: tests check behaviour, the benchmark measures cost 12.
 FAST: dict[str, Any] = {
     "bcrypt_cost": 4,
@@ -24,6 +25,7 @@ FAST: dict[str, Any] = {
 
 
 def settings_for(database_url: str, **overrides: Any) -> Settings:
+    """The auth service's settings on `database_url`, made fast for tests."""
     return Settings(database_url=database_url, **{**FAST, **overrides})
 
 
@@ -36,24 +38,21 @@ async def create_schema_async(database_url: str) -> None:
 
 
 def create_schema(database_url: str) -> None:
+    """`create_schema_async`, from a test that has no event loop running."""
     asyncio.run(create_schema_async(database_url))
 
 
 @asynccontextmanager
 async def running_app(settings: Settings) -> AsyncIterator[AsyncClient]:
     """The app with its lifespan started (keys loaded), and an HTTP client on it."""
-    app = create_app(settings)
-    transport = ASGITransport(app, client=("203.0.113.7", 50000))
-    async with (
-        app.router.lifespan_context(app),
-        AsyncClient(transport=transport, base_url="http://auth.test") as client,
-    ):
+    async with serving(create_app(settings), "http://auth.test") as client:
         yield client
 
 
 async def password_login(
     client: AsyncClient, username: str, password: str = STRONG_PASSWORD, **extra: str
 ) -> dict[str, Any]:
+    """The token response of a password grant that must succeed."""
     response = await client.post(
         "/auth/token",
         data={"grant_type": "password", "username": username, "password": password, **extra},
@@ -66,6 +65,7 @@ async def password_login(
 async def register(
     client: AsyncClient, email: str, password: str = STRONG_PASSWORD, **extra: str
 ) -> dict[str, Any]:
+    """The account a registration that must succeed answers."""
     response = await client.post(
         "/auth/register", json={"email": email, "password": password, **extra}
     )

@@ -8,6 +8,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_kit.problems import problem
 
+Refusal = Callable[[str, str], Response]
+"""Shapes the 413 for a path: `refusal(path, detail)`."""
+
 
 class BodyTooLarge(HTTPException):
     """Raised from `receive` mid-stream; an HTTPException, so the app answers it as a 413."""
@@ -26,7 +29,7 @@ class BodySizeLimitMiddleware:
         self,
         app: ASGIApp,
         max_bytes: int,
-        refusal: Callable[[str, str], Response] | None = None,
+        refusal: Refusal | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes

@@ -1,0 +1,79 @@
+"""The application factory every service builds its app with.
+
+`create_service_app` gives a service what every service has, declared once: its routes under
+`/<service>`, the docs there (`/<service>/docs`, `/<service>/openapi.json`), JSON logs,
+problem details for every error, the request id and access log, the body limit, `/health`
+and `/ready`, and the database disposed at shutdown. The service adds its own routers, its
+lifespan (what it starts and stops) and its readiness checks.
+"""
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from service_kit.body_limit import BodySizeLimitMiddleware, Refusal
+from service_kit.db import Database
+from service_kit.health import DATABASE_ANSWERS, ReadinessCheck, health_router
+from service_kit.logging import configure_logging
+from service_kit.problems import install_problem_handlers
+from service_kit.request_context import RequestContextMiddleware
+from service_kit.settings import ServiceSettings
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    database: Database,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    lifespan: Lifespan | None = None,
+    readiness: Sequence[ReadinessCheck] = (),
+    max_body_bytes: int | None = None,
+    body_refusal: Refusal | None = None,
+    version: str = "0.1.0",
+) -> FastAPI:
+    """Build a service's app; `routers` are mounted under the service's prefix.
+
+    `lifespan` runs inside the app's own (the database is disposed after it); `readiness`
+    checks follow the database's. Bodies over `max_body_bytes` are refused unread;
+    `body_refusal(path, detail)` shapes that 413 where a
+    route's errors have a shape of their own (RFC 6749's on the OAuth endpoints).
+    """
+    configure_logging(settings.service_name, settings.log_level)
+    prefix = settings.route_prefix
+
+    @asynccontextmanager
+    async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            await database.dispose()
+
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        docs_url=f"{prefix}/docs",
+        redoc_url=None,
+        openapi_url=f"{prefix}/openapi.json",
+        lifespan=app_lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    install_problem_handlers(app)
+    # Each add_middleware wraps the ones added before it: innermost first.
+    if max_body_bytes is not None:
+        app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes, refusal=body_refusal)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router([DATABASE_ANSWERS, *readiness]), prefix=prefix)
+    for router in routers:
+        app.include_router(router, prefix=prefix)
+    return app
