@@ -24,6 +24,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 # Proxies in front of the gateway (CIDRs, comma-separated) whose X-Forwarded-For is kept;
 # from anyone else it is replaced by the connection's address.
 : "${GATEWAY_TRUSTED_IPS:=}"
+# The public base URL clients use. An https one turns HSTS on even though the gateway itself
+# speaks plain HTTP, as it does behind a load balancer that terminates TLS (ECS).
+: "${GATEWAY_PUBLIC_URL:=}"
 # Optional TLS: with both files set, HTTPS on GATEWAY_TLS_PORT and plain HTTP redirecting to it.
 : "${GATEWAY_TLS_CERT_FILE:=}"
 : "${GATEWAY_TLS_KEY_FILE:=}"
@@ -40,7 +43,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${GATEWAY_HEALTHCHECK_INTERVAL:=2s}"
 export AUTH_UPSTREAMS USERS_UPSTREAMS GATEWAY_RATE_AVERAGE GATEWAY_RATE_BURST \
   GATEWAY_CLIENT_IP_DEPTH GATEWAY_CORS_ORIGINS GATEWAY_MAX_BODY_BYTES \
-  GATEWAY_HEALTHCHECK_INTERVAL GATEWAY_TLS_CERT_FILE GATEWAY_TLS_KEY_FILE
+  GATEWAY_HEALTHCHECK_INTERVAL GATEWAY_TLS_CERT_FILE GATEWAY_TLS_KEY_FILE GATEWAY_PUBLIC_URL
 
 set -- "$@" \
   --global.checkNewVersion=false \

@@ -19,3 +19,22 @@ async def serving(app: FastAPI, base_url: str) -> AsyncIterator[AsyncClient]:
         AsyncClient(transport=transport, base_url=base_url) as client,
     ):
         yield client
+
+
+CHUNK = 64 * 1024
+
+
+class UploadBody:
+    """A large upload in 64 KiB chunks that fails the test if pulled past `allowed` bytes."""
+
+    def __init__(self, total: int, allowed: int) -> None:
+        self.total = total
+        self.allowed = allowed
+        self.sent = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while self.sent < self.total:
+            if self.sent >= self.allowed:
+                raise AssertionError(f"the service read past {self.allowed} bytes")
+            self.sent += CHUNK
+            yield b"x" * CHUNK

@@ -189,3 +189,36 @@ def test_function_configuration_is_a_valid_create_function_call(service: str) ->
     assert variables["DATABASE_URL_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
     assert variables["ENVIRONMENT"] == "production"
     assert function["VpcConfig"]["SubnetIds"], "inside the VPC, next to PostgreSQL"
+
+
+@pytest.mark.parametrize("event_for", [http_api_event, alb_event], ids=["http-api-v2", "alb"])
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_client_that_writes_its_own_x_forwarded_for_is_still_known_by_its_address(
+    service: str,
+    event_for: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The function's own configuration (TRUSTED_PROXIES empty), and the access log's view.
+    variables = rendered(DEPLOY / "lambda" / f"{service}.json")["Environment"]["Variables"]
+    for name in ("AUTH_DATABASE_URL", "USERS_DATABASE_URL", "DATABASE_URL_SECRET_ARN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRUSTED_PROXIES", variables["TRUSTED_PROXIES"])
+    monkeypatch.setenv("ENVIRONMENT", "development")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / service}.sqlite3")
+    monkeypatch.setenv("LOG_LEVEL", "INFO")
+    module = import_handler(service)
+    try:
+        event = event_for(f"/{service}/health", "spoof-1")
+        # The client writes a header of its own; API Gateway and the ALB append its address.
+        event["headers"]["x-forwarded-for"] = f"198.51.100.66, {PEER}"
+        assert module.handler(event, CONTEXT)["statusCode"] == 200
+    finally:
+        module.lambda_app.close()
+    access = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if '"spoof-1"' in line and '"service_kit.access"' in line
+    ]
+    assert [line["client"] for line in access] == [PEER]

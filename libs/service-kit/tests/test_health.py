@@ -1,66 +1,33 @@
 """Liveness and readiness as every service has them, on both database backends."""
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import ClassVar
+from collections.abc import Callable
 
 import pytest
 from fastapi import Request
-from httpx import AsyncClient
-from pydantic import Field
 
-from service_kit.app import create_service_app
-from service_kit.db import Database
 from service_kit.health import ReadinessCheck
-from service_kit.settings import ServiceSettings
-from testsupport.apps import serving
 from testsupport.databases import TcpProxy
+from testsupport.example_service import UNREACHABLE_DATABASE, example_client
 
 pytestmark = pytest.mark.anyio
 
-UNREACHABLE_DATABASE = "postgresql+asyncpg://nobody@127.0.0.1:1/none"
-
-
-class ExampleSettings(ServiceSettings):
-    service_name: ClassVar[str] = "example"
-    host: str = "127.0.0.1"
-    port: int = Field(9999, ge=1, le=65535)
-    database_url: str = ""
-
-
-@asynccontextmanager
-async def _client(
-    database_url: str, readiness: list[ReadinessCheck] | None = None
-) -> AsyncIterator[AsyncClient]:
-    settings = ExampleSettings(database_url=database_url)
-    app = create_service_app(
-        settings,
-        Database(database_url),
-        title="Example",
-        description="A service with nothing but the chassis.",
-        routers=[],
-        readiness=readiness or [],
-    )
-    async with serving(app, "http://example.test") as client:
-        yield client
-
 
 async def test_health_answers_without_touching_the_database() -> None:
-    async with _client(UNREACHABLE_DATABASE) as client:
+    async with example_client(UNREACHABLE_DATABASE) as client:
         response = await client.get("/example/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
 
 async def test_ready_when_the_database_answers(new_database: Callable[[], str]) -> None:
-    async with _client(new_database()) as client:
+    async with example_client(new_database()) as client:
         response = await client.get("/example/ready")
     assert response.status_code == 200
     assert response.json() == {"status": "ready"}
 
 
 async def test_ready_is_a_503_problem_when_the_database_is_unreachable() -> None:
-    async with _client(UNREACHABLE_DATABASE) as client:
+    async with example_client(UNREACHABLE_DATABASE) as client:
         response = await client.get("/example/ready")
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
@@ -70,7 +37,7 @@ async def test_ready_is_a_503_problem_when_the_database_is_unreachable() -> None
 async def test_ready_recovers_by_itself_when_the_database_comes_back(
     database_proxy: TcpProxy,
 ) -> None:
-    async with database_proxy, _client(database_proxy.database_url) as client:
+    async with database_proxy, example_client(database_proxy.database_url) as client:
         assert (await client.get("/example/ready")).status_code == 200
         await database_proxy.cut()
         assert (await client.get("/example/ready")).status_code == 503
@@ -79,7 +46,7 @@ async def test_ready_recovers_by_itself_when_the_database_comes_back(
         assert (await client.get("/example/ready")).status_code == 200
 
 
-async def test_a_service_check_that_fails_or_raises_is_a_503_naming_it(
+async def test_a_service_check_that_fails_or_raises_is_a_503_with_its_detail(
     new_database: Callable[[], str],
 ) -> None:
     async def never(_request: Request) -> bool:
@@ -90,18 +57,18 @@ async def test_a_service_check_that_fails_or_raises_is_a_503_naming_it(
 
     for probe in (never, broken):
         check = ReadinessCheck("keys", "keys are held", "No keys yet.", probe)
-        async with _client(new_database(), [check]) as client:
+        async with example_client(new_database(), readiness=[check]) as client:
             response = await client.get("/example/ready")
         assert response.status_code == 503
         assert response.json()["detail"] == "No keys yet."
 
 
-async def test_the_docs_say_what_ready_means(new_database: Callable[[], str]) -> None:
+async def test_the_docs_say_what_ready_means() -> None:
     async def held(_request: Request) -> bool:
         return True
 
     check = ReadinessCheck("keys", "keys are held", "No keys yet.", held)
-    async with _client(new_database(), [check]) as client:
+    async with example_client(UNREACHABLE_DATABASE, readiness=[check]) as client:
         document = (await client.get("/example/openapi.json")).json()
     description = document["paths"]["/example/ready"]["get"]["description"]
     assert "the database answers and keys are held" in description

@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by the services: problem details, request ids and JSON logs.
+"""What every service needs and nothing domain-specific: problem details, request ids, JSON
+logs, the body limit, the security headers, the client's address, the Lambda adapter.
 
 Both services depend on this package; neither depends on the other.
 """

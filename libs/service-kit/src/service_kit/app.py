@@ -2,8 +2,9 @@
 
 `create_service_app` gives a service what every service has, declared once: its routes under
 `/<service>`, the docs there (`/<service>/docs`, `/<service>/openapi.json`), JSON logs,
-problem details for every error, the request id and access log, the body limit, `/health`
-and `/ready`, and the database disposed at shutdown. The service adds its own routers, its
+problem details for every error, the middleware (security headers, the client's address,
+the request id and access log, the body limit), `/health` and `/ready`, and the database
+disposed at shutdown. The service adds its own routers, its
 lifespan (what it starts and stops) and its readiness checks.
 """
 
@@ -12,12 +13,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from service_kit.body_limit import BodySizeLimitMiddleware, Refusal
+from service_kit.body_limit import Refusal
 from service_kit.db import Database
 from service_kit.health import DATABASE_ANSWERS, ReadinessCheck, health_router
 from service_kit.logging import configure_logging
+from service_kit.middleware import install_middleware
 from service_kit.problems import install_problem_handlers
-from service_kit.request_context import RequestContextMiddleware
 from service_kit.settings import ServiceSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -32,14 +33,13 @@ def create_service_app(
     routers: Sequence[APIRouter],
     lifespan: Lifespan | None = None,
     readiness: Sequence[ReadinessCheck] = (),
-    max_body_bytes: int | None = None,
     body_refusal: Refusal | None = None,
     version: str = "0.1.0",
 ) -> FastAPI:
     """Build a service's app; `routers` are mounted under the service's prefix.
 
     `lifespan` runs inside the app's own (the database is disposed after it); `readiness`
-    checks follow the database's. Bodies over `max_body_bytes` are refused unread;
+    checks follow the database's. Bodies over MAX_BODY_BYTES are refused unread;
     `body_refusal(path, detail)` shapes that 413 where a
     route's errors have a shape of their own (RFC 6749's on the OAuth endpoints).
     """
@@ -69,10 +69,14 @@ def create_service_app(
     app.state.settings = settings
     app.state.database = database
     install_problem_handlers(app)
-    # Each add_middleware wraps the ones added before it: innermost first.
-    if max_body_bytes is not None:
-        app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes, refusal=body_refusal)
-    app.add_middleware(RequestContextMiddleware)
+    install_middleware(
+        app,
+        max_body_bytes=settings.max_body_bytes,
+        trusted_proxies=settings.trusted_proxies,
+        public_url=settings.public_url,
+        docs_prefix=f"{prefix}/docs",
+        body_refusal=body_refusal,
+    )
     app.include_router(health_router([DATABASE_ANSWERS, *readiness]), prefix=prefix)
     for router in routers:
         app.include_router(router, prefix=prefix)

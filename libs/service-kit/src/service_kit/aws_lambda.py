@@ -19,6 +19,8 @@ from mangum.protocols import LifespanCycle
 from mangum.types import LambdaContext, LambdaEvent
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service_kit.client_address import forwarded_for, parse_address
+
 ARN_REFERENCE_SUFFIX = "_SECRET_ARN"
 
 
@@ -67,8 +69,17 @@ def refuse_sqlite(settings: ServiceSettings) -> None:
         )
 
 
-class _WithLifespanState:
-    """Give each request the state the lifespan started once (what Mangum does per call)."""
+def load_balancer_client(scope: Scope) -> tuple[str, int] | None:
+    """An ALB event's client: the last X-Forwarded-For entry, the one the load balancer
+    appended (its `routing.http.xff_header_processing.mode` is `append`, the default)."""
+    entries = forwarded_for(scope["headers"])
+    address = parse_address(entries[-1]) if entries else None
+    return (str(address), 0) if address else None
+
+
+class _InvocationApp:
+    """Give each request the state the lifespan started once (what Mangum does per call),
+    and, for an ALB event, the client address the load balancer saw."""
 
     def __init__(self, app: ASGIApp, state: dict[str, Any]) -> None:
         self.app = app
@@ -76,6 +87,8 @@ class _WithLifespanState:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["state"] = self.state.copy()
+        if scope["type"] == "http" and "elb" in scope["aws.event"].get("requestContext", {}):
+            scope["client"] = load_balancer_client(scope)
         await self.app(scope, receive, send)
 
 
@@ -95,7 +108,7 @@ class LambdaApp(Generic[SettingsT]):
         asyncio.set_event_loop(self.loop)
         self.lifespan = LifespanCycle(app, "on")
         self.lifespan.__enter__()
-        self.mangum = Mangum(_WithLifespanState(app, self.lifespan.lifespan_state), lifespan="off")
+        self.mangum = Mangum(_InvocationApp(app, self.lifespan.lifespan_state), lifespan="off")
 
     def close(self) -> None:
         """Run the app's shutdown. Lambda never calls it: it freezes, then discards, the

@@ -114,8 +114,9 @@ def serve(settings: ServiceSettings, app_factory: str) -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies,
+        # The client's address comes from service_kit.client_address (TRUSTED_PROXIES),
+        # the same rule under uvicorn and Lambda.
+        proxy_headers=False,
         server_header=False,
     )
 

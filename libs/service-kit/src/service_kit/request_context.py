@@ -67,10 +67,12 @@ class RequestContextMiddleware:
             await response(scope, receive, send)
         finally:
             # The path only: a query string may carry something secret.
+            client = scope.get("client")
             log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
+                client=client[0] if client else None,
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )

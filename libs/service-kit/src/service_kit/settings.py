@@ -10,8 +10,11 @@ to start on a bad value.
 from pathlib import Path
 from typing import ClassVar, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service_kit.body_limit import DEFAULT_MAX_BODY_BYTES
+from service_kit.client_address import TrustedProxies
 
 
 class ServiceSettings(BaseSettings):
@@ -30,12 +33,21 @@ class ServiceSettings(BaseSettings):
     gateway_port: int = Field(8000, ge=1, le=65535, validation_alias="GATEWAY_PORT")
     data_dir: Path = Field(Path(".data"), validation_alias="DATA_DIR")
     public_url: str = Field("", validation_alias="PUBLIC_URL")
+    # The deployment's own proxies, whose X-Forwarded-For is believed (service_kit.client_address).
     trusted_proxies: str = Field("127.0.0.1,::1", validation_alias="TRUSTED_PROXIES")
+    # Larger request bodies are refused with 413 before they are read.
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, gt=0, validation_alias="MAX_BODY_BYTES")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     # The access tokens' `aud`: the auth service issues it, every resource server requires it.
     access_token_audience: str = Field(
         "auth-platform", min_length=1, validation_alias="ACCESS_TOKEN_AUDIENCE"
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        TrustedProxies(value)  # a typing mistake is a settings error at start
+        return value
 
     @model_validator(mode="after")
     def _fill_shared_defaults(self) -> Self:

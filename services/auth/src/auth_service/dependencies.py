@@ -31,8 +31,8 @@ async def get_password_rules(request: Request) -> PasswordRules:
 
 
 async def client_address(request: Request) -> str | None:
-    """The peer's address; uvicorn already replaced it with X-Forwarded-For's when the peer
-    is one of TRUSTED_PROXIES (proxy_headers, forwarded_allow_ips), and only then."""
+    """The client's address: service_kit's ClientAddressMiddleware put it in the request,
+    from X-Forwarded-For only as far as TRUSTED_PROXIES vouch for it."""
     return request.client.host if request.client else None
 
 

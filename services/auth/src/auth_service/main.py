@@ -24,7 +24,6 @@ from service_kit.app import create_service_app
 from service_kit.db import Database
 from service_kit.problems import problem
 
-MAX_BODY_BYTES = 64 * 1024
 # The first attempt to load the keys is made before serving; later ones in the background.
 KEY_BOOTSTRAP_TIMEOUT_SECONDS = 15.0
 _OAUTH_PATHS = {"/auth/token", "/auth/revoke"}
@@ -44,6 +43,7 @@ def key_timings(settings: Settings) -> KeyTimings:
 
 
 def _body_too_large(path: str, detail: str) -> Response:
+    # The token and revocation endpoints answer errors as RFC 6749 §5.2 says.
     if path in _OAUTH_PATHS:
         return OAuthError("invalid_request", detail, status=413).response()
     return problem(413, detail)
@@ -110,7 +110,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Accounts, RS256 access tokens (RFC 9068) and rotating refresh tokens.",
         routers=[accounts.router, oauth.router],
         lifespan=lifespan,
-        max_body_bytes=MAX_BODY_BYTES,
         body_refusal=_body_too_large,
     )
     app.state.issuance = issuance

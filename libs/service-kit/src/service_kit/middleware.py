@@ -1,0 +1,27 @@
+"""Every service's HTTP middleware, in one order, so that each service is safe on its own."""
+
+from fastapi import FastAPI
+
+from service_kit.body_limit import BodySizeLimitMiddleware, Refusal
+from service_kit.client_address import ClientAddressMiddleware
+from service_kit.request_context import RequestContextMiddleware
+from service_kit.security_headers import SecurityHeadersMiddleware
+
+
+def install_middleware(
+    app: FastAPI,
+    *,
+    max_body_bytes: int,
+    trusted_proxies: str,
+    public_url: str,
+    docs_prefix: str,
+    body_refusal: Refusal | None = None,
+) -> None:
+    """Outermost first: security headers (on every answer, the last-resort 500 included),
+    the client's address, the request id and access log line, then the body limit, which
+    refuses an oversized body before routing, dependencies or authentication run."""
+    # Each add_middleware wraps the ones added before it: innermost first.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes, refusal=body_refusal)
+    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(ClientAddressMiddleware, trusted_proxies=trusted_proxies)
+    app.add_middleware(SecurityHeadersMiddleware, docs_prefix=docs_prefix, public_url=public_url)
