@@ -57,8 +57,7 @@ compose-test: sync ## the compose stack, built here with no registry, under test
 lint: sync ## ruff, ruff format --check, mypy --strict, hadolint, docker compose config
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
-	@$(RUN) hadolint services/auth/Dockerfile services/users/Dockerfile gateway/Dockerfile \
-		compose/postgres/Dockerfile
+	@$(RUN) hadolint libs/service-kit/Dockerfile gateway/Dockerfile compose/postgres/Dockerfile
 	@scripts/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml config -q
 	@scripts/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml \
 		-f compose/local-images.yml config -q

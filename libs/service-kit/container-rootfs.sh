@@ -7,7 +7,7 @@
 #
 #   container-rootfs.sh DEST VENV UID
 #
-# Runs in the builder stage of services/*/Dockerfile, on the build's base image (the
+# Runs in the builder stage of libs/service-kit/Dockerfile, on the build's base image (the
 # registry's python:3.11-slim, whose Python lives under /usr/local, or Debian's python3.11).
 set -eu
 
