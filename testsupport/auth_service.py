@@ -9,6 +9,7 @@ from httpx import AsyncClient
 
 from auth_service.main import create_app
 from auth_service.models import Base
+from auth_service.passwords import PasswordHasher
 from auth_service.settings import Settings
 from service_kit.db import create_engine
 from testsupport.apps import serving
@@ -43,9 +44,12 @@ def create_schema(database_url: str) -> None:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[AsyncClient]:
+async def running_app(
+    settings: Settings, password_hasher: PasswordHasher | None = None
+) -> AsyncIterator[AsyncClient]:
     """The app with its lifespan started (keys loaded), and an HTTP client on it."""
-    async with serving(create_app(settings), "http://auth.test") as client:
+    app = create_app(settings, password_hasher=password_hasher)
+    async with serving(app, "http://auth.test") as client:
         yield client
 
 
@@ -72,3 +76,15 @@ async def register(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+class CountingHasher(PasswordHasher):
+    """A real hasher that counts the password checks it makes."""
+
+    def __init__(self, cost: int = 4, threads: int = 2) -> None:
+        super().__init__(cost, threads)
+        self.checks = 0
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        self.checks += 1
+        return await super().verify(password, password_hash)

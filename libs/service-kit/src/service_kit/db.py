@@ -28,17 +28,24 @@ def create_engine(database_url: str, *, sqlite_pool_size: int | None = None) -> 
     writer at a time anyway, and writers that contend for its lock back off in sleeps of up
     to 100 ms, where waiting for the pool's connection is an asyncio wait, in arrival order.
     (Each replica and the CLI still have connections of their own; busy_timeout covers those.)
+
+    `hide_parameters`: a database error's message otherwise quotes the statement's
+    parameters, and with them whatever the request carried, into the log.
     """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_async_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+        )
 
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     pool: dict[str, Any] = {}
     if sqlite_pool_size is not None:
         pool = {"pool_size": sqlite_pool_size, "max_overflow": 0, "pool_timeout": 30}
-    engine = create_async_engine(url, connect_args={"timeout": 15}, **pool)
+    engine = create_async_engine(
+        url, connect_args={"timeout": 15}, hide_parameters=True, **pool
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -71,7 +71,8 @@ _REVOKE_FORM = _form_body(
         200: {"description": "RFC 6749 §5.1 access token response"},
         400: _OAUTH_ERROR,
         401: _OAUTH_ERROR,
-        429: _OAUTH_ERROR,
+        429: {**_OAUTH_ERROR, "description": "throttled sign-in: `invalid_grant`, Retry-After"},
+        503: {**_OAUTH_ERROR, "description": "no signing key loaded yet; Retry-After"},
     },
 )
 async def token(
