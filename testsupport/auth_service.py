@@ -78,6 +78,28 @@ async def register(
     return body
 
 
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    """The Authorization header of a token response's access token."""
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def refused_on_bearer_endpoints(client: AsyncClient, tokens: dict[str, Any]) -> bool:
+    """The access token no longer works on auth's own bearer endpoints (RFC 6750 §3.1)."""
+    answers = [
+        await client.post("/auth/logout-all", headers=bearer(tokens)),
+        await client.post(
+            "/auth/password",
+            json={"current_password": STRONG_PASSWORD, "new_password": OTHER_STRONG_PASSWORD},
+            headers=bearer(tokens),
+        ),
+    ]
+    return all(
+        answer.status_code == 401
+        and answer.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        for answer in answers
+    )
+
+
 class CountingHasher(PasswordHasher):
     """A real hasher that counts the password checks it makes."""
 

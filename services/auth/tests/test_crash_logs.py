@@ -20,10 +20,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from testsupport.auth_service import OTHER_STRONG_PASSWORD, STRONG_PASSWORD
 from sqlalchemy import text
 
 from service_kit.db import create_engine
+from testsupport.auth_service import OTHER_STRONG_PASSWORD, STRONG_PASSWORD
 
 START_TIMEOUT_SECONDS = 60.0
 # The statement after the password check in each request: a session's INSERT (sign-in),

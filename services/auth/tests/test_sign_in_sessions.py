@@ -1,4 +1,5 @@
-"""Refresh tokens: rotation as a compare-and-set, reuse detection, lifetimes, revocation."""
+"""Sign-in sessions and their refresh tokens: rotation as a compare-and-set, reuse detection,
+lifetimes, revocation; nothing committed but by the caller."""
 
 import asyncio
 import uuid
@@ -8,10 +9,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import sessions
+from auth_service import sign_in_sessions
 from auth_service.clock import utcnow
-from auth_service.models import Account, AuditEvent, RefreshToken, SessionFamily
-from auth_service.sessions import RefreshTokenRejectedError, SessionPolicy
+from auth_service.models import Account, AuditEvent, RefreshToken, SignInSession
+from auth_service.sign_in_sessions import RefreshTokenRejectedError, SessionPolicy
 from service_kit.db import Database
 
 pytestmark = pytest.mark.anyio
@@ -39,7 +40,7 @@ async def _account(db: AsyncSession) -> Account:
 
 async def _start(db: AsyncSession, client_id: str | None = None, **policy: timedelta) -> str:
     account = await _account(db)
-    issued = await sessions.start_session(
+    issued = await sign_in_sessions.start_session(
         db,
         account,
         client_id=client_id,
@@ -52,16 +53,20 @@ async def _start(db: AsyncSession, client_id: str | None = None, **policy: timed
 
 
 async def _rotate(db: AsyncSession, token: str, client_id: str | None = None) -> str:
-    issued = await sessions.rotate_refresh_token(
-        db, token, client_id=client_id, policy=POLICY, now=utcnow()
-    )
+    """Rotate and commit, as the refresh grant does (a refusal commits what it revoked)."""
+    try:
+        issued = await sign_in_sessions.rotate_refresh_token(
+            db, token, client_id=client_id, policy=POLICY, now=utcnow()
+        )
+    finally:
+        await db.commit()
     return issued.refresh_token
 
 
 async def test_only_a_hash_of_each_token_is_stored(db: AsyncSession) -> None:
     token = await _start(db)
     stored = (await db.scalars(select(RefreshToken))).one()
-    assert stored.token_hash == sessions.hash_token(token)
+    assert stored.token_hash == sign_in_sessions.hash_token(token)
     assert token.encode() not in stored.token_hash
     assert len(token) == 43  # 256 bits, URL-safe base64
 
@@ -71,19 +76,22 @@ async def test_rotation_spends_the_token_and_chains_its_successor(db: AsyncSessi
     second = await _rotate(db, first)
     third = await _rotate(db, second)
     rows = {row.token_hash: row for row in await db.scalars(select(RefreshToken))}
-    assert rows[sessions.hash_token(third)].parent_id == rows[sessions.hash_token(second)].id
-    assert rows[sessions.hash_token(first)].used_at is not None
+    assert (
+        rows[sign_in_sessions.hash_token(third)].parent_id
+        == rows[sign_in_sessions.hash_token(second)].id
+    )
+    assert rows[sign_in_sessions.hash_token(first)].used_at is not None
 
 
-async def test_reuse_revokes_the_family_and_is_audited(db: AsyncSession) -> None:
+async def test_reuse_revokes_the_session_and_is_audited(db: AsyncSession) -> None:
     first = await _start(db)
     second = await _rotate(db, first)
     with pytest.raises(RefreshTokenRejectedError, match="reused"):
         await _rotate(db, first)
     with pytest.raises(RefreshTokenRejectedError, match="revoked"):
         await _rotate(db, second)
-    family = (await db.scalars(select(SessionFamily))).one()
-    assert family.revoked_reason == "reuse"
+    session = (await db.scalars(select(SignInSession))).one()
+    assert session.revoked_reason == "reuse"
     events = [event.event for event in await db.scalars(select(AuditEvent))]
     assert events == ["refresh_token_reused"]
 
@@ -92,25 +100,25 @@ async def test_rotation_answers_what_the_access_token_needs(db: AsyncSession) ->
     account = await _account(db)
     account.roles = ["admin", "reader"]
     await db.commit()
-    started = await sessions.start_session(
+    started = await sign_in_sessions.start_session(
         db, account, client_id="web", scope="profile", policy=POLICY, now=utcnow()
     )
     await db.commit()
-    rotated = await sessions.rotate_refresh_token(
+    rotated = await sign_in_sessions.rotate_refresh_token(
         db, started.refresh_token, client_id="web", policy=POLICY, now=utcnow()
     )
     assert (rotated.session_id, rotated.account_id) == (started.session_id, account.id)
     assert (rotated.scope, rotated.roles) == ("profile", ["admin", "reader"])
-    family = (await db.scalars(select(SessionFamily))).one()
+    session = (await db.scalars(select(SignInSession))).one()
     successor = (
         await db.scalars(
             select(RefreshToken).where(
-                RefreshToken.token_hash == sessions.hash_token(rotated.refresh_token)
+                RefreshToken.token_hash == sign_in_sessions.hash_token(rotated.refresh_token)
             )
         )
     ).one()
     # The idle lifetime from now, never past the session's absolute end.
-    assert successor.expires_at <= family.expires_at
+    assert successor.expires_at <= session.expires_at
 
 
 async def test_a_disabled_account_cannot_refresh_and_its_session_ends(db: AsyncSession) -> None:
@@ -120,8 +128,8 @@ async def test_a_disabled_account_cannot_refresh_and_its_session_ends(db: AsyncS
     await db.commit()
     with pytest.raises(RefreshTokenRejectedError, match="account_disabled"):
         await _rotate(db, token)
-    family = (await db.scalars(select(SessionFamily))).one()
-    assert family.revoked_reason == "account_disabled"
+    session = (await db.scalars(select(SignInSession))).one()
+    assert session.revoked_reason == "account_disabled"
     spent = (await db.scalars(select(RefreshToken))).one()
     assert spent.used_at is None  # refused: the token was not spent
 
@@ -164,23 +172,37 @@ async def test_unknown_and_malformed_tokens_are_refused(db: AsyncSession) -> Non
 
 async def test_revocation_by_token_and_of_every_session(db: AsyncSession) -> None:
     token = await _start(db, client_id="web")
-    assert not await sessions.revoke_by_token(db, token, client_id="other", now=utcnow())
-    assert await sessions.revoke_by_token(db, token, client_id="web", now=utcnow())
+    revoke = sign_in_sessions.revoke_by_refresh_token
+    assert not await revoke(db, token, client_id="other", now=utcnow())
+    assert await revoke(db, token, client_id="web", now=utcnow())
+    await db.commit()
     with pytest.raises(RefreshTokenRejectedError, match="revoked"):
         await _rotate(db, token, client_id="web")
     account = (await db.scalars(select(Account))).one()
-    keep = await sessions.start_session(
+    keep = await sign_in_sessions.start_session(
         db, account, client_id=None, scope="profile", policy=POLICY, now=utcnow()
     )
-    other = await sessions.start_session(
+    other = await sign_in_sessions.start_session(
         db, account, client_id=None, scope="profile", policy=POLICY, now=utcnow()
     )
     await db.commit()
-    revoked = await sessions.revoke_account_sessions(
-        db, account.id, sessions.RevokedReason.LOGOUT_ALL, utcnow(), keep=keep.session_id
+    revoked = await sign_in_sessions.revoke_account_sessions(
+        db, account.id, sign_in_sessions.RevokedReason.LOGOUT_ALL, utcnow(), keep=keep.session_id
     )
     await db.commit()
     assert revoked == 1
     await _rotate(db, keep.refresh_token)
     with pytest.raises(RefreshTokenRejectedError):
         await _rotate(db, other.refresh_token)
+
+
+async def test_a_rotation_is_undone_with_the_callers_transaction(database: Database) -> None:
+    async with database.db_session() as db:
+        token = await _start(db)
+    async with database.db_session() as db:
+        await sign_in_sessions.rotate_refresh_token(
+            db, token, client_id=None, policy=POLICY, now=utcnow()
+        )
+        await db.rollback()  # the operation failed after the rotation: nothing was spent
+    async with database.db_session() as db:
+        await _rotate(db, token)

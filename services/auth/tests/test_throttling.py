@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service import throttling
 from auth_service.accounts import normalize_login
-from service_kit.db import Database
 from auth_service.models import LoginThrottle
 from auth_service.settings import Settings
 from auth_service.throttling import Reservation, SignInKeys, ThrottledError, ThrottlePolicy
+from service_kit.db import Database
 
 pytestmark = pytest.mark.anyio
 

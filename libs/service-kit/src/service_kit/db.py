@@ -43,9 +43,7 @@ def create_engine(database_url: str, *, sqlite_pool_size: int | None = None) -> 
     pool: dict[str, Any] = {}
     if sqlite_pool_size is not None:
         pool = {"pool_size": sqlite_pool_size, "max_overflow": 0, "pool_timeout": 30}
-    engine = create_async_engine(
-        url, connect_args={"timeout": 15}, hide_parameters=True, **pool
-    )
+    engine = create_async_engine(url, connect_args={"timeout": 15}, hide_parameters=True, **pool)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -13,8 +13,9 @@ from typing import ClassVar, Literal, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service_kit.body_limit import DEFAULT_MAX_BODY_BYTES
 from service_kit.client_address import TrustedProxies
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # the gateway's default too
 
 
 class ServiceSettings(BaseSettings):

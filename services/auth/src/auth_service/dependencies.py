@@ -14,7 +14,7 @@ from auth_service.accounts import PasswordRules
 from auth_service.clock import utcnow
 from auth_service.grants import Issuance
 from auth_service.models import Account
-from auth_service.sessions import live_session_account
+from auth_service.sign_in_sessions import live_session_account
 from auth_service.tokens import AccessTokenClaims, InvalidAccessTokenError, verify_access_token
 from service_kit.db import DbSession
 

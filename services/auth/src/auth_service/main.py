@@ -13,13 +13,15 @@ from fastapi.responses import JSONResponse, Response
 from auth_service import retention
 from auth_service.accounts import PasswordRules
 from auth_service.grants import Issuance
-from auth_service.keys import KeyEncryption, KeyTimings, SigningKeyStore
+from auth_service.key_encryption import KeyEncryption
+from auth_service.key_store import SigningKeyStore
+from auth_service.keys import KeyTimings
 from auth_service.oauth import OAuthError
 from auth_service.passwords import PasswordHasher
 from auth_service.retention import RetentionPolicy
 from auth_service.routes import accounts, oauth, well_known
-from auth_service.sessions import SessionPolicy
 from auth_service.settings import Settings
+from auth_service.sign_in_sessions import SessionPolicy
 from auth_service.throttling import ThrottlePolicy
 from auth_service.tokens import LEEWAY_SECONDS, TokenIssuer
 from service_kit.app import create_service_app
@@ -76,7 +78,7 @@ def create_app(
     database = Database(settings.database_url, sqlite_pool_size=1)
     hasher = password_hasher or PasswordHasher(settings.bcrypt_cost, settings.hash_threads)
     keys = SigningKeyStore(
-        database.db_session,
+        database,
         KeyEncryption(settings.key_encryption_key.get_secret_value()),
         key_timings(settings),
         settings.jwks_max_age_seconds,
@@ -116,7 +118,7 @@ def create_app(
         tasks = [asyncio.create_task(keys.keep_fresh(settings.key_refresh_seconds))]
         if settings.purge_interval_seconds:
             purging = retention.keep_purging(
-                database.db_session, retention_policy(settings), settings.purge_interval_seconds
+                database, retention_policy(settings), settings.purge_interval_seconds
             )
             tasks.append(asyncio.create_task(purging))
         try:

@@ -1,10 +1,15 @@
-"""Refresh tokens: opaque, stored as SHA-256 hashes, rotated on every use, grouped in families.
+"""Sign-in sessions: what the API calls a session (`sid`, "revokes the session"). Each is
+one sign-in and the chain of refresh tokens that continue it (RFC 9700's token family),
+revoked as a whole. Refresh tokens are opaque, stored as SHA-256 hashes, rotated on every use.
 
 Rotation is one compare-and-set, `UPDATE refresh_tokens SET used_at = now WHERE token_hash
 = :hash AND used_at IS NULL ...`: the database lets exactly one of any number of concurrent
 uses match, on SQLite (one writer at a time) and PostgreSQL (the row lock, then a re-check).
 Every other use of that token, concurrent or later, is a reuse (RFC 9700 §4.14.2): the
-whole family is revoked.
+whole session is revoked.
+
+These functions write in the caller's transaction and never commit: the operations that
+call them (`grants`, `credentials`, `administration`) do.
 """
 
 import hashlib
@@ -22,7 +27,7 @@ from sqlalchemy.types import TypeEngine
 
 from auth_service import audit
 from auth_service.audit import Event
-from auth_service.models import Account, RefreshToken, SessionFamily
+from auth_service.models import Account, RefreshToken, SignInSession
 
 TOKEN_BYTES = 32
 # token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
@@ -39,6 +44,8 @@ class RevokedReason(StrEnum):
 
 @dataclass(frozen=True)
 class SessionPolicy:
+    """An unused refresh token lapses after `idle_ttl`; no session outlives `absolute_ttl`."""
+
     idle_ttl: timedelta
     absolute_ttl: timedelta
 
@@ -71,13 +78,13 @@ def well_formed(token: str) -> bool:
 
 
 def _new_token(
-    family_id: uuid.UUID, parent_id: uuid.UUID | None, expires_at: datetime, now: datetime
+    session_id: uuid.UUID, parent_id: uuid.UUID | None, expires_at: datetime, now: datetime
 ) -> tuple[dict[str, object], str]:
     """A new token and its row's values (for a Core INSERT: no ORM unit of work)."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
     row: dict[str, object] = {
         "id": uuid.uuid4(),
-        "family_id": family_id,
+        "family_id": session_id,
         "parent_id": parent_id,
         "token_hash": hash_token(token),
         "issued_at": now,
@@ -98,12 +105,12 @@ async def start_session(
     policy: SessionPolicy,
     now: datetime,
 ) -> IssuedSession:
-    """A new family and its first refresh token (written in `db`; the caller commits)."""
-    family_id = uuid.uuid4()
+    """A new session and its first refresh token."""
+    session_id = uuid.uuid4()
     expires_at = now + policy.absolute_ttl
     await db.execute(
-        insert(SessionFamily).values(
-            id=family_id,
+        insert(SignInSession).values(
+            id=session_id,
             account_id=account.id,
             client_id=client_id,
             scope=scope,
@@ -111,9 +118,9 @@ async def start_session(
             expires_at=expires_at,
         )
     )
-    row, token = _new_token(family_id, None, min(now + policy.idle_ttl, expires_at), now)
+    row, token = _new_token(session_id, None, min(now + policy.idle_ttl, expires_at), now)
     await db.execute(_INSERT_TOKEN, [row])
-    return IssuedSession(family_id, account.id, scope, list(account.roles), token)
+    return IssuedSession(session_id, account.id, scope, list(account.roles), token)
 
 
 def _of_session(column: str, type_: TypeEngine[Any], source: str = "session_families") -> Any:
@@ -130,9 +137,9 @@ def _of_session(column: str, type_: TypeEngine[Any], source: str = "session_fami
 _RETURNED = (
     RefreshToken.id,
     RefreshToken.family_id,
-    _of_session("session_families.expires_at", SessionFamily.expires_at.type),
-    _of_session("session_families.scope", SessionFamily.scope.type),
-    _of_session("session_families.account_id", SessionFamily.account_id.type),
+    _of_session("session_families.expires_at", SignInSession.expires_at.type),
+    _of_session("session_families.scope", SignInSession.scope.type),
+    _of_session("session_families.account_id", SignInSession.account_id.type),
     _of_session(
         "accounts.roles",
         Account.roles.type,
@@ -147,15 +154,15 @@ def _compare_and_set(*, with_client: bool) -> Update:
     than running it. It matches only an unspent, unexpired token of a live session of
     this client whose account is enabled, and returns what the access token needs."""
     same_client = (
-        SessionFamily.client_id == bindparam("client")
+        SignInSession.client_id == bindparam("client")
         if with_client
-        else SessionFamily.client_id.is_(None)
+        else SignInSession.client_id.is_(None)
     )
-    usable_family = select(SessionFamily.id).where(
-        SessionFamily.revoked_at.is_(None),
-        SessionFamily.expires_at > bindparam("now"),
+    usable_session = select(SignInSession.id).where(
+        SignInSession.revoked_at.is_(None),
+        SignInSession.expires_at > bindparam("now"),
         same_client,
-        SessionFamily.account_id.in_(select(Account.id).where(Account.disabled.is_(False))),
+        SignInSession.account_id.in_(select(Account.id).where(Account.disabled.is_(False))),
     )
     return (
         update(RefreshToken)
@@ -163,7 +170,7 @@ def _compare_and_set(*, with_client: bool) -> Update:
             RefreshToken.token_hash == bindparam("hash"),
             RefreshToken.used_at.is_(None),
             RefreshToken.expires_at > bindparam("now"),
-            RefreshToken.family_id.in_(usable_family),
+            RefreshToken.family_id.in_(usable_session),
         )
         .values(used_at=bindparam("now"))
         .returning(*_RETURNED)
@@ -183,13 +190,13 @@ async def rotate_refresh_token(
     now: datetime,
     client_address: str | None = None,
 ) -> IssuedSession:
-    """Spend `token` and issue its successor, committing; or raise `RefreshTokenRejectedError`.
+    """Spend `token` and issue its successor; or raise `RefreshTokenRejectedError`.
 
     Two statements on the hot path: the compare-and-set, which also returns (as scalar
     subqueries) what the access token needs, then the successor's INSERT. A token that was
-    already spent revokes its family (committed before raising). A token presented by
-    another client than its session's, or of a disabled account, changes nothing but (for
-    the latter) revoking its session.
+    already spent revokes its session, and so does a live one of a disabled account: the
+    error is raised with that revocation written, for the caller to commit. A token
+    presented by another client than its session's changes nothing.
     """
     if not well_formed(token):
         raise RefreshTokenRejectedError("malformed")
@@ -200,13 +207,12 @@ async def rotate_refresh_token(
         await _explain_refusal(db, token_hash, client_id, now, client_address)
         raise AssertionError("unreachable")  # _explain_refusal always raises
 
-    token_id, family_id, family_expires_at, scope, account_id, roles = spent
+    token_id, session_id, session_expires_at, scope, account_id, roles = spent
     row, new_token = _new_token(
-        family_id, token_id, min(now + policy.idle_ttl, family_expires_at), now
+        session_id, token_id, min(now + policy.idle_ttl, session_expires_at), now
     )
     await db.execute(_INSERT_TOKEN, [row])
-    await db.commit()
-    return IssuedSession(family_id, account_id, scope, list(roles), new_token)
+    return IssuedSession(session_id, account_id, scope, list(roles), new_token)
 
 
 async def _explain_refusal(
@@ -216,41 +222,40 @@ async def _explain_refusal(
     now: datetime,
     client_address: str | None,
 ) -> None:
-    """Why the compare-and-set matched nothing; a spent token revokes its family, and so
-    does a live one of a disabled account."""
+    """Why the compare-and-set matched nothing, as the error it raises; a spent token
+    revokes its session, and so does a live one of a disabled account."""
     found = (
         await db.execute(
             select(
                 RefreshToken.used_at,
                 RefreshToken.expires_at,
-                SessionFamily.id,
-                SessionFamily.account_id,
-                SessionFamily.client_id,
-                SessionFamily.revoked_at,
-                SessionFamily.expires_at,
+                SignInSession.id,
+                SignInSession.account_id,
+                SignInSession.client_id,
+                SignInSession.revoked_at,
+                SignInSession.expires_at,
                 Account.disabled,
             )
-            .join(SessionFamily, SessionFamily.id == RefreshToken.family_id)
-            .join(Account, Account.id == SessionFamily.account_id)
+            .join(SignInSession, SignInSession.id == RefreshToken.family_id)
+            .join(Account, Account.id == SignInSession.account_id)
             .where(RefreshToken.token_hash == token_hash)
         )
     ).first()
     if found is None:
-        await db.rollback()
         raise RefreshTokenRejectedError("unknown")
     (
         used_at,
         token_expires_at,
-        family_id,
+        session_id,
         account_id,
-        family_client,
+        session_client,
         revoked,
-        family_expires_at,
+        session_expires_at,
         disabled,
     ) = found
     if used_at is not None:
         if revoked is None:
-            await revoke_family(db, family_id, RevokedReason.REUSE, now)
+            await revoke_session(db, session_id, RevokedReason.REUSE, now)
             audit.record(
                 db,
                 Event.REFRESH_TOKEN_REUSED,
@@ -258,39 +263,32 @@ async def _explain_refusal(
                 account_id=account_id,
                 client_address=client_address,
                 client_id=client_id,
-                session_id=str(family_id),
+                session_id=str(session_id),
             )
-            await db.commit()
-        else:
-            await db.rollback()
         raise RefreshTokenRejectedError("reused")
     if revoked is not None:
-        await db.rollback()
         raise RefreshTokenRejectedError("revoked")
-    if family_client != client_id:
-        await db.rollback()
+    if session_client != client_id:
         raise RefreshTokenRejectedError("client_mismatch")
-    if token_expires_at > now and family_expires_at > now and disabled:
-        await revoke_family(db, family_id, RevokedReason.ACCOUNT_DISABLED, now)
-        await db.commit()
+    if token_expires_at > now and session_expires_at > now and disabled:
+        await revoke_session(db, session_id, RevokedReason.ACCOUNT_DISABLED, now)
         raise RefreshTokenRejectedError("account_disabled")
-    await db.rollback()
     raise RefreshTokenRejectedError("expired")
 
 
-async def revoke_family(
-    db: AsyncSession, family_id: uuid.UUID, reason: RevokedReason, now: datetime
+async def revoke_session(
+    db: AsyncSession, session_id: uuid.UUID, reason: RevokedReason, now: datetime
 ) -> None:
-    """Revoke one session (not committed). Revoking twice keeps the first reason."""
+    """Revoke one session. Revoking twice keeps the first reason."""
     await db.execute(
-        update(SessionFamily)
-        .where(SessionFamily.id == family_id, SessionFamily.revoked_at.is_(None))
+        update(SignInSession)
+        .where(SignInSession.id == session_id, SignInSession.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason.value)
         .execution_options(synchronize_session=False)
     )
 
 
-async def revoke_by_token(
+async def revoke_by_refresh_token(
     db: AsyncSession,
     token: str,
     *,
@@ -298,32 +296,30 @@ async def revoke_by_token(
     now: datetime,
     client_address: str | None = None,
 ) -> bool:
-    """RFC 7009: revoke the session a refresh token belongs to, committing.
+    """RFC 7009: revoke the session a refresh token (spent or not) belongs to.
 
     False (and nothing changed) for an unknown token or one of another client's sessions.
     """
     if not well_formed(token):
         return False
-    family = await db.scalar(
-        select(SessionFamily)
-        .join(RefreshToken, RefreshToken.family_id == SessionFamily.id)
+    session = await db.scalar(
+        select(SignInSession)
+        .join(RefreshToken, RefreshToken.family_id == SignInSession.id)
         .where(RefreshToken.token_hash == hash_token(token))
     )
-    if family is None or family.client_id != client_id:
-        await db.rollback()
+    if session is None or session.client_id != client_id:
         return False
-    if family.revoked_at is None:
-        await revoke_family(db, family.id, RevokedReason.REVOKED, now)
+    if session.revoked_at is None:
+        await revoke_session(db, session.id, RevokedReason.REVOKED, now)
         audit.record(
             db,
             Event.SESSION_REVOKED,
             now=now,
-            account_id=family.account_id,
+            account_id=session.account_id,
             client_address=client_address,
             client_id=client_id,
-            session_id=str(family.id),
+            session_id=str(session.id),
         )
-    await db.commit()
     return True
 
 
@@ -335,15 +331,15 @@ async def revoke_account_sessions(
     *,
     keep: uuid.UUID | None = None,
 ) -> int:
-    """Revoke every live session of an account but `keep` (not committed); how many."""
+    """Revoke every live session of an account but `keep`; how many."""
     statement = (
-        update(SessionFamily)
-        .where(SessionFamily.account_id == account_id, SessionFamily.revoked_at.is_(None))
+        update(SignInSession)
+        .where(SignInSession.account_id == account_id, SignInSession.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason.value)
         .execution_options(synchronize_session=False)
     )
     if keep is not None:
-        statement = statement.where(SessionFamily.id != keep)
+        statement = statement.where(SignInSession.id != keep)
     result = await db.execute(statement)
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -357,12 +353,12 @@ async def live_session_account(
         return None
     return await db.scalar(
         select(Account)
-        .join(SessionFamily, SessionFamily.account_id == Account.id)
+        .join(SignInSession, SignInSession.account_id == Account.id)
         .where(
             Account.id == account_id,
             Account.disabled.is_(False),
-            SessionFamily.id == session_id,
-            SessionFamily.revoked_at.is_(None),
-            SessionFamily.expires_at > now,
+            SignInSession.id == session_id,
+            SignInSession.revoked_at.is_(None),
+            SignInSession.expires_at > now,
         )
     )
