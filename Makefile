@@ -42,8 +42,8 @@ run: sync ## start gateway, auth and users (Ctrl-C stops them all)
 
 test: test-unit test-e2e ## unit tests of both services, then the end-to-end suite
 
-test-unit: sync ## every unit test (service-kit, auth-client, auth, users, deploy, docs), one run
-	@$(RUN) pytest libs services tests/deploy tests/docs
+test-unit: sync ## every unit test (service-kit, auth-client, auth, users, deploy, docs, scripts), one run
+	@$(RUN) pytest libs services tests/deploy tests/docs tests/scripts
 
 test-e2e: sync ## black-box tests through the real gateway (starts the stack itself)
 	@$(RUN) pytest tests/e2e

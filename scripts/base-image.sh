@@ -7,40 +7,75 @@
 #
 # Reuse, fastest first: the image already in the engine; the root filesystem tarball cached
 # under .data/docker-base/ (git-ignored); else debootstrap (a few minutes).
-# Settings: BASE_IMAGE_LOCAL (image name), DEBIAN_MIRROR (default: apt's own), DOCKER.
+# The Debian mirror is the one the host's apt already uses for bookworm (an operator's proxy
+# or local mirror is there), else DEBIAN_MIRROR. `--mirror` prints it and exits.
+# Settings: BASE_IMAGE_LOCAL (image name), DEBIAN_MIRROR (when apt names none), DOCKER,
+# APT_ETC (apt's configuration folder, /etc/apt).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 : "${DOCKER:=docker}"
 : "${BASE_IMAGE_LOCAL:=auth-platform/base:bookworm-python3.11}"
 suite=bookworm
+apt_etc=${APT_ETC:-/etc/apt}
+: "${DEBIAN_MIRROR:=}"
 cache_dir="$root/.data/docker-base"
 # The recipe's version is part of the tarball's name: change the recipe, bump it.
 tarball="$cache_dir/rootfs-$suite-python3.11-v2.tar"
 
 log() { printf 'base-image: %s\n' "$*" >&2; }
 
-if "$DOCKER" image inspect "$BASE_IMAGE_LOCAL" >/dev/null 2>&1; then
-  log "$BASE_IMAGE_LOCAL already in the engine"
-  echo "$BASE_IMAGE_LOCAL"
-  exit 0
-fi
-
 apt_mirror() {
-  # The first Debian URI apt is configured with (deb822 .sources or one-line .list).
-  local uri
-  uri=$(grep -hsE '^\s*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null \
-    | awk '{print $2}' | grep -v -- '-security' | head -n1 || true)
-  if [ -z "$uri" ]; then
-    uri=$(grep -hsE '^\s*deb\s' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-      | awk '{print $2}' | grep -v -- '-security' | head -n1 || true)
-  fi
-  echo "${uri:-http://deb.debian.org/debian}"
+  # The URI of the first enabled `deb` source that serves $suite, in apt's own order:
+  # sources.list, then sources.list.d/ by name, one-line `.list` files and deb822 `.sources`
+  # alike. An operator's proxy or local mirror is named there; the public mirror is not.
+  local file
+  for file in "$apt_etc/sources.list" "$apt_etc"/sources.list.d/*; do
+    [ -f "$file" ] || continue
+    case $file in
+      *.sources) awk -v suite="$suite" "$deb822_awk" "$file" ;;
+      */sources.list | *.list) awk -v suite="$suite" "$one_line_awk" "$file" ;;
+    esac
+  done | grep -m1 -E '^(https?|file)://' || true
 }
+
+# `deb [options] URI SUITE COMPONENT...`, comments and options stripped.
+one_line_awk='
+  { sub(/#.*/, ""); gsub(/\[[^]]*\]/, "") }
+  $1 == "deb" && $3 == suite { print $2 }
+'
+# Stanzas of `Field: value` lines (continuation lines indented); `Enabled: no` skips one.
+deb822_awk='
+  BEGIN { RS = ""; FS = "\n" }
+  {
+    types = uris = suites = ""; enabled = "yes"; field = ""
+    for (i = 1; i <= NF; i++) {
+      line = $i
+      if (line ~ /^#/) continue
+      if (match(line, /^[A-Za-z-]+:/)) {
+        field = tolower(substr(line, 1, RLENGTH - 1)); line = substr(line, RLENGTH + 1)
+      }
+      if (field == "types") types = types " " line
+      else if (field == "uris") uris = uris " " line
+      else if (field == "suites") suites = suites " " line
+      else if (field == "enabled") enabled = line
+    }
+    gsub(/[ \t]/, "", enabled)
+    if (tolower(enabled) == "no" || (types " ") !~ /[ \t]deb[ \t]/) next
+    if ((suites " ") !~ ("[ \t]" suite "[ \t]")) next
+    split(uris, uri, /[ \t]+/)
+    for (j = 1; j in uri; j++) if (uri[j] != "") { print uri[j]; break }
+  }
+'
 
 build_rootfs() {
   local mirror rootfs
-  mirror=${DEBIAN_MIRROR:-$(apt_mirror)}
+  mirror=$(apt_mirror)
+  mirror=${mirror:-$DEBIAN_MIRROR}
+  [ -n "$mirror" ] || {
+    log "no apt source of this host serves $suite: set DEBIAN_MIRROR (a Debian mirror's URL)"
+    return 1
+  }
   if ! command -v debootstrap >/dev/null; then
     log "installing debootstrap"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >&2
@@ -91,6 +126,18 @@ EOF
   mv "$tarball.partial" "$tarball"
   log "cached $tarball ($(du -h "$tarball" | cut -f1))"
 }
+
+if [ "${1:-}" = --mirror ]; then
+  mirror=$(apt_mirror)
+  echo "${mirror:-$DEBIAN_MIRROR}"
+  exit 0
+fi
+
+if "$DOCKER" image inspect "$BASE_IMAGE_LOCAL" >/dev/null 2>&1; then
+  log "$BASE_IMAGE_LOCAL already in the engine"
+  echo "$BASE_IMAGE_LOCAL"
+  exit 0
+fi
 
 [ -f "$tarball" ] || build_rootfs
 

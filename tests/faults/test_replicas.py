@@ -153,7 +153,7 @@ def test_losing_one_replica_of_each_service_under_load(replicated_stack: Stack) 
         load.stop.set()
 
     failure_rate = load.outcomes["failed"] / load.total
-    print(  # the figures the issue asks for, in the test log
+    print(  # how much load the failure met, in the test log (the assertions bound it)
         f"\nfault test: {load.total} requests, {load.outcomes['failed']} failed "
         f"({failure_rate:.3%}), {len(load.accounts)} accounts registered"
     )
