@@ -4,7 +4,6 @@ signing keys encrypted before these rules still decrypt."""
 import base64
 import os
 import re
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -16,8 +15,8 @@ from auth_service.jwk import generate_private_key
 from auth_service.kek import DEVELOPMENT_KEY_ENCRYPTION_KEY
 from auth_service.key_encryption import KeyEncryption
 from auth_service.settings import Settings
+from testsupport import ROOT
 
-ROOT = Path(__file__).resolve().parents[3]
 # Files whose KEY_ENCRYPTION_KEY values are published, so never a real secret.
 EXAMPLE_FILES = ["compose/env.example", "deploy/settings.example.json", "README.md"]
 _ASSIGNED = re.compile(r"""KEY_ENCRYPTION_KEY["']?\s*[=:]\s*["']?([^\s"'`]+)""")

@@ -1,7 +1,8 @@
 """The settings every service reads, as a base for each service's own `Settings` class.
 
-A service subclasses `ServiceSettings`, names itself (`service_name`, which also names its
-default SQLite file) and declares the three fields whose variables carry its name:
+A field is read from the environment variable of its name in capitals (`log_level` from
+LOG_LEVEL). A service subclasses `ServiceSettings`, names itself (`service_name`, which also
+names its default SQLite file) and declares the three fields whose variables carry its name:
 `host` (`AUTH_HOST`), `port` (`AUTH_PORT`) and `database_url` (`AUTH_DATABASE_URL`, else
 `DATABASE_URL`). Everything is validated when the settings are built, so a service refuses
 to start on a bad value.
@@ -31,18 +32,16 @@ class ServiceSettings(BaseSettings):
     database_url: str
 
     environment: Literal["development", "test", "production"] = "development"
-    gateway_port: int = Field(8000, ge=1, le=65535, validation_alias="GATEWAY_PORT")
-    data_dir: Path = Field(Path(".data"), validation_alias="DATA_DIR")
-    public_url: str = Field("", validation_alias="PUBLIC_URL")
+    gateway_port: int = Field(8000, ge=1, le=65535)
+    data_dir: Path = Path(".data")
+    public_url: str = ""
     # The deployment's own proxies, whose X-Forwarded-For is believed (service_kit.client_address).
-    trusted_proxies: str = Field("127.0.0.1,::1", validation_alias="TRUSTED_PROXIES")
+    trusted_proxies: str = "127.0.0.1,::1"
     # Larger request bodies are refused with 413 before they are read.
-    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, gt=0, validation_alias="MAX_BODY_BYTES")
-    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, gt=0)
+    log_level: str = "INFO"
     # The access tokens' `aud`: the auth service issues it, every resource server requires it.
-    access_token_audience: str = Field(
-        "auth-platform", min_length=1, validation_alias="ACCESS_TOKEN_AUDIENCE"
-    )
+    access_token_audience: str = Field("auth-platform", min_length=1)
 
     @field_validator("trusted_proxies")
     @classmethod

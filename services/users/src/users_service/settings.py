@@ -22,31 +22,25 @@ class Settings(ServiceSettings):
     )
 
     # The key set is fetched from the auth service's own port, not the gateway's.
-    auth_port: int = Field(8001, ge=1, le=65535, validation_alias="AUTH_PORT")
-    jwks_url: str = Field("", validation_alias="JWKS_URL")
+    auth_port: int = Field(8001, ge=1, le=65535)
+    jwks_url: str = ""
     # Clock skew tolerated on exp, nbf and iat: RFC 8725 asks for little, so at most 30
     # seconds (auth_client refuses more than 60).
-    token_leeway_seconds: int = Field(10, ge=0, le=30, validation_alias="TOKEN_LEEWAY_SECONDS")
+    token_leeway_seconds: int = Field(10, ge=0, le=30)
     # Longer tokens are refused before any parsing (ours are well under 2 KB).
-    token_max_bytes: int = Field(8192, ge=1024, le=65536, validation_alias="TOKEN_MAX_BYTES")
-    token_cache_size: int = Field(10_000, ge=0, le=1_000_000, validation_alias="TOKEN_CACHE_SIZE")
+    token_max_bytes: int = Field(8192, ge=1024, le=65536)
+    token_cache_size: int = Field(10_000, ge=0, le=1_000_000)
 
     # The key set's Cache-Control max-age is honoured, clamped to [min, max].
-    jwks_cache_min_seconds: float = Field(60, ge=0, validation_alias="JWKS_CACHE_MIN_SECONDS")
-    jwks_cache_max_seconds: float = Field(3600, gt=0, validation_alias="JWKS_CACHE_MAX_SECONDS")
+    jwks_cache_min_seconds: float = Field(60, ge=0)
+    jwks_cache_max_seconds: float = Field(3600, gt=0)
     # An unknown `kid` refetches the key set at most once per cooldown.
-    jwks_refetch_cooldown_seconds: float = Field(
-        30, ge=0, validation_alias="JWKS_REFETCH_COOLDOWN_SECONDS"
-    )
+    jwks_refetch_cooldown_seconds: float = Field(30, ge=0)
     # While the auth service is unreachable the last good key set is used, for this long.
-    jwks_max_staleness_seconds: float = Field(
-        3600, gt=0, validation_alias="JWKS_MAX_STALENESS_SECONDS"
-    )
+    jwks_max_staleness_seconds: float = Field(3600, gt=0)
     # Before any key set was loaded, a failed fetch is retried after this long.
-    jwks_retry_seconds: float = Field(1, gt=0, validation_alias="JWKS_RETRY_SECONDS")
-    jwks_fetch_timeout_seconds: float = Field(
-        3, gt=0, le=30, validation_alias="JWKS_FETCH_TIMEOUT_SECONDS"
-    )
+    jwks_retry_seconds: float = Field(1, gt=0)
+    jwks_fetch_timeout_seconds: float = Field(3, gt=0, le=30)
 
     @model_validator(mode="after")
     def _fill_jwks_url(self) -> Self:
