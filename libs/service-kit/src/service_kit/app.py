@@ -4,14 +4,15 @@
 `/<service>`, the docs there (`/<service>/docs`, `/<service>/openapi.json`), JSON logs,
 problem details for every error, the middleware (security headers, the client's address,
 the request id and access log, the body limit), `/health` and `/ready`, and the database
-disposed at shutdown. The service adds its own routers, its
-lifespan (what it starts and stops) and its readiness checks.
+disposed at shutdown. The service adds its own routers, its lifespan (what it starts and
+stops), its readiness checks, and the answers of errors that have a shape of their own.
 """
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import Response
 
 from service_kit.body_limit import Refusal
 from service_kit.db import Database
@@ -22,6 +23,7 @@ from service_kit.problems import install_problem_handlers
 from service_kit.settings import ServiceSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 def create_service_app(
@@ -34,14 +36,16 @@ def create_service_app(
     lifespan: Lifespan | None = None,
     readiness: Sequence[ReadinessCheck] = (),
     body_refusal: Refusal | None = None,
+    error_handlers: Mapping[type[Exception], ErrorHandler] | None = None,
     version: str = "0.1.0",
 ) -> FastAPI:
     """Build a service's app; `routers` are mounted under the service's prefix.
 
     `lifespan` runs inside the app's own (the database is disposed after it); `readiness`
-    checks follow the database's. Bodies over MAX_BODY_BYTES are refused unread;
-    `body_refusal(path, detail)` shapes that 413 where a
-    route's errors have a shape of their own (RFC 6749's on the OAuth endpoints).
+    checks follow the database's. Every error is a problem document, but the exceptions
+    `error_handlers` answer; bodies over MAX_BODY_BYTES are refused unread, and
+    `body_refusal(path, detail)` shapes that 413 where a route's errors have a shape of their
+    own (RFC 6749's on the OAuth endpoints).
     """
     configure_logging(settings.service_name, settings.log_level)
     prefix = settings.route_prefix
@@ -69,6 +73,8 @@ def create_service_app(
     app.state.settings = settings
     app.state.database = database
     install_problem_handlers(app)
+    for exception, handler in (error_handlers or {}).items():
+        app.add_exception_handler(exception, handler)
     install_middleware(
         app,
         max_body_bytes=settings.max_body_bytes,

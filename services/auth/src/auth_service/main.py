@@ -137,9 +137,9 @@ def create_app(
         routers=[accounts.router, oauth.router],
         lifespan=lifespan,
         body_refusal=_body_too_large,
+        error_handlers={OAuthError: _oauth_error},
     )
     app.state.issuance = issuance
     app.state.password_rules = PasswordRules(hasher, settings.password_min_score)
-    app.add_exception_handler(OAuthError, _oauth_error)
     app.include_router(well_known.router)
     return app
