@@ -49,15 +49,15 @@ test-faults: sync ## replicas killed under load, PostgreSQL restarted (its own P
 	@$(RUN) pytest tests/faults -s
 
 compose-test: sync ## the compose stack, built here with no registry, under tests/e2e; leaves nothing running
-	@scripts/compose-test.sh
+	@scripts/containers/compose-test.sh
 
 lint: sync ## ruff, ruff format --check, mypy --strict, hadolint, docker compose config
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
 	@$(RUN) hadolint libs/service-kit/Dockerfile gateway/Dockerfile compose/postgres/Dockerfile \
 		compose/redis/Dockerfile
-	@scripts/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml config -q
-	@scripts/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml \
+	@scripts/containers/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml config -q
+	@scripts/containers/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml \
 		-f compose/local-images.yml config -q
 	@$(RUN) mypy
 
@@ -66,16 +66,16 @@ lint: sync ## ruff, ruff format --check, mypy --strict, hadolint, docker compose
 bench: bench-auth bench-users bench-gateway bench-system ## every benchmark
 
 bench-auth: sync wrk ## password and refresh grants, JWKS, health p99 under a login storm
-	@$(RUN) python scripts/bench_auth.py
+	@$(RUN) python -m scripts.benchmarks.auth
 
 bench-users: sync wrk ## /users/me against /users/health, JWKS fetches, memory
-	@$(RUN) python scripts/bench_users.py
+	@$(RUN) python -m scripts.benchmarks.users
 
 bench-gateway: sync wrk ## the gateway's overhead, two users replicas against one, Traefik's Go runtime
-	@$(RUN) python scripts/bench_gateway.py
+	@$(RUN) python -m scripts.benchmarks.gateway
 
 bench-system: sync wrk ## the mixed load on both databases: goals, tables and charts into docs/
-	@$(RUN) python scripts/bench_system.py
+	@$(RUN) python -m scripts.benchmarks.system
 
 wrk:
 	@command -v wrk >/dev/null || { apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; }

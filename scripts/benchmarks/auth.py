@@ -1,6 +1,6 @@
 """Benchmark the auth service through the real gateway with wrk; print figures and ratios.
 
-    .venv/bin/python scripts/bench_auth.py [--duration 15] [--backend sqlite|postgresql]
+    .venv/bin/python -m scripts.benchmarks.auth [--duration 15] [--backend sqlite|postgresql]
 
 Starts its own stack (`make run` on free ports, default settings: bcrypt cost 12), with the
 gateway's rate limits lifted (they would measure Traefik's limiter, not the service), then:
@@ -29,12 +29,9 @@ from pathlib import Path
 import bcrypt
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # testsupport and the services, run as a script
-
-from testsupport.databases import DatabaseFactory  # noqa: E402
-from testsupport.load import run_wrk  # noqa: E402
-from testsupport.stack import Stack, running_stack  # noqa: E402
+from testsupport.databases import DatabaseFactory
+from testsupport.load import run_wrk
+from testsupport.stack import Stack, running_stack
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - the benchmark account's
 BCRYPT_COST = 12

@@ -2,11 +2,11 @@
 # A Docker engine and Docker Compose v2 (which builds with the engine's BuildKit), on a
 # machine that may have neither and reaches no image registry (only Debian's packages, PyPI).
 #
-# Sourced by scripts/compose-test.sh, which calls:
+# Sourced by scripts/containers/compose-test.sh, which calls:
 #   engine_up            start dockerd unless an engine answers; sets ENGINE_PID when it did
 #   engine_down PID      stop that dockerd (only the one we started, by its PID)
 #   compose ARGS         `docker compose`
-# Or run directly: scripts/docker-engine.sh up|down PID|compose ARGS...
+# Or run directly: scripts/containers/docker-engine.sh up|down PID|compose ARGS...
 #
 # Sources, used only when nothing better is installed:
 #   engine: Debian's docker.io (dockerd 20.10, containerd, runc), started by hand here;
@@ -14,7 +14,7 @@
 #     only Compose v1, which lacks `up --wait`), pinned and checked by hash.
 set -euo pipefail
 
-_engine_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+_engine_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 _engine_state="$_engine_root/.data/docker-engine"
 ENGINE_PID=""
 

@@ -1,6 +1,6 @@
 """`make bench-system`: the whole platform under one realistic mixed load, on both databases.
 
-    .venv/bin/python scripts/bench_system.py [--duration 60] [--clients 32]
+    .venv/bin/python -m scripts.benchmarks.system [--duration 60] [--clients 32]
                                              [--backend both|sqlite|postgresql] [--no-write]
 
 For each database (SQLite, then PostgreSQL when one answers, in throwaway databases) it starts
@@ -15,7 +15,7 @@ distinct clients do behind the load balancer of a deployment. Then:
    address); `/users/me` at 256 connections;
 3. the mix, with Locust (headless) for `--duration` seconds: `--clients` clients, each signing
    up and in, then reading and updating its profile, refreshing its tokens, fetching the key
-   set, signing in again now and then (scripts/system_mix.py);
+   set, signing in again now and then (scripts/benchmarks/system_mix.py);
 4. memory again.
 
 It prints each goal of issue 16 as met or missed with its ratio (or why it is not measured
@@ -45,16 +45,16 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # testsupport and the services, run as a script
-
-from testsupport.databases import DatabaseFactory, admin_url, port_open  # noqa: E402
-from testsupport.load import BENCH_PASSWORD, WrkResult, run_wrk, signed_in_account  # noqa: E402
-from testsupport.stack import Stack, running_stack  # noqa: E402
+from testsupport import ROOT
+from testsupport.databases import DatabaseFactory, admin_url, port_open
+from testsupport.load import BENCH_PASSWORD, WrkResult, run_wrk, signed_in_account
+from testsupport.stack import Stack, running_stack
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 CHARTS = ROOT / "docs" / "benchmarks"
-START_MARKER = "<!-- bench-system:start: written by scripts/bench_system.py from its last run -->"
+START_MARKER = (
+    "<!-- bench-system:start: written by scripts/benchmarks/system.py from its last run -->"
+)
 END_MARKER = "<!-- bench-system:end -->"
 WRK_SECONDS = 10
 WRK_ROUNDS = 2
@@ -270,7 +270,7 @@ def run_mix(
     subprocess.run(  # noqa: S603 - Locust from this environment, our arguments
         [
             str(locust),
-            "--locustfile", str(ROOT / "scripts" / "system_mix.py"),
+            "--locustfile", str(ROOT / "scripts" / "benchmarks" / "system_mix.py"),
             "--headless",
             "--host", stack.url,
             "--users", str(clients),
@@ -528,8 +528,9 @@ def main() -> int:
     if not args.no_write:
         for run in runs:
             chart(run, CHARTS / f"system-{run.backend}.png")
-        command = "make bench-system    # = .venv/bin/python scripts/bench_system.py " + " ".join(
-            sys.argv[1:]
+        command = (
+            "make bench-system    # = .venv/bin/python -m scripts.benchmarks.system "
+            + " ".join(sys.argv[1:])
         )
         write_docs(report(runs, command.rstrip(), (load_before, load_after), args))
         print(f"\nwrote {DOCS.relative_to(ROOT)} and {CHARTS.relative_to(ROOT)}/system-*.png")

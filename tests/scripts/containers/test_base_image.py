@@ -9,7 +9,7 @@ import pytest
 
 from testsupport import ROOT
 
-SCRIPT = ROOT / "scripts" / "base-image.sh"
+SCRIPT = ROOT / "scripts" / "containers" / "base-image.sh"
 
 
 def mirror(apt_etc: Path, debian_mirror: str | None = None) -> str:

@@ -1,6 +1,6 @@
 """Benchmark the users service through the gateway: `/users/me` against `/users/health`.
 
-    .venv/bin/python scripts/bench_users.py [--backend sqlite|postgresql] [--duration 10]
+    .venv/bin/python -m scripts.benchmarks.users [--backend sqlite|postgresql] [--duration 10]
 
 Starts a stack of its own (`make run` on free ports, as the e2e suite does), registers an
 account, takes a token, then loads the gateway with wrk, alternating the two paths so that
@@ -34,16 +34,13 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # testsupport and the services, run as a script
-
-from testsupport.databases import DatabaseFactory  # noqa: E402
-from testsupport.load import WrkResult, run_wrk, signed_in_account  # noqa: E402
-from testsupport.stack import Stack, running_stack  # noqa: E402
-from users_service import profiles  # noqa: E402
-from users_service.main import create_app  # noqa: E402
-from users_service.migrations import HISTORY  # noqa: E402
-from users_service.settings import Settings  # noqa: E402
+from testsupport.databases import DatabaseFactory
+from testsupport.load import WrkResult, run_wrk, signed_in_account
+from testsupport.stack import Stack, running_stack
+from users_service import profiles
+from users_service.main import create_app
+from users_service.migrations import HISTORY
+from users_service.settings import Settings
 
 RATIO_GOAL = 0.75
 RSS_GOAL_MB = 80.0

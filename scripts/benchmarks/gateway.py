@@ -1,6 +1,6 @@
 """Benchmark the gateway's cost and what a second replica buys.
 
-    .venv/bin/python scripts/bench_gateway.py [--duration 10]
+    .venv/bin/python -m scripts.benchmarks.gateway [--duration 10]
 
 Starts stacks of its own (`make run` on free ports) and loads them with wrk. Prints:
 - `/users/health` through the gateway (every middleware on) as a ratio of the same call
@@ -21,12 +21,9 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # testsupport and the services, run as a script
-
-from testsupport.databases import DatabaseFactory, admin_url, port_open  # noqa: E402
-from testsupport.load import run_wrk, signed_in_account  # noqa: E402
-from testsupport.stack import extra_gateway, running_stack  # noqa: E402
+from testsupport.databases import DatabaseFactory, admin_url, port_open
+from testsupport.load import run_wrk, signed_in_account
+from testsupport.stack import extra_gateway, running_stack
 
 OVERHEAD_GOAL = 0.7
 REPLICA_GOAL = 1.5

@@ -9,10 +9,10 @@
 # PYTEST (default .venv/bin/pytest), KEEP_IMAGES=0 to remove the images at the end.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-# shellcheck source=scripts/docker-engine.sh
-source scripts/docker-engine.sh
+# shellcheck source=scripts/containers/docker-engine.sh
+source scripts/containers/docker-engine.sh
 
 : "${CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt}"
 : "${COMPOSE_TEST_TIMEOUT:=1500}"
@@ -69,7 +69,7 @@ say "Docker engine"
 engine_up
 
 say "base image"
-BASE_IMAGE_LOCAL=$local_base DOCKER=docker timeout --foreground "$(deadline)" scripts/base-image.sh
+BASE_IMAGE_LOCAL=$local_base DOCKER=docker timeout --foreground "$(deadline)" scripts/containers/base-image.sh
 
 # Throwaway secrets: the test never reads or writes a developer's .env.
 python3 - >"$workdir/env" <<'EOF'

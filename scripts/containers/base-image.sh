@@ -3,7 +3,7 @@
 # where no image registry is reachable: a minimal Debian bookworm with its python3.11,
 # made with debootstrap from the Debian mirror apt already uses, imported into Docker.
 #
-#   scripts/base-image.sh            build (or reuse) the image, print its name
+#   scripts/containers/base-image.sh   build (or reuse) the image, print its name
 #
 # Reuse, fastest first: the image already in the engine; the root filesystem tarball cached
 # under .data/docker-base/ (git-ignored); else debootstrap (a few minutes).
@@ -13,7 +13,7 @@
 # APT_ETC (apt's configuration folder, /etc/apt).
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 : "${DOCKER:=docker}"
 : "${BASE_IMAGE_LOCAL:=auth-platform/base:bookworm-python3.11}"
 suite=bookworm

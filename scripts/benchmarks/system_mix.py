@@ -8,7 +8,7 @@ address of its own (`X-Forwarded-For`, believed from 127.0.0.1 by the benchmark'
 so each has its own rate-limit bucket, as distinct clients do.
 
 Every request is appended to the CSV file named by `BENCH_SAMPLES` (start time, endpoint,
-latency in ms, ok) for the charts and tables of scripts/bench_system.py.
+latency in ms, ok) for the charts and tables of scripts/benchmarks/system.py.
 """
 
 import atexit
