@@ -3,7 +3,6 @@ and a health probe that loads neither uvicorn nor Alembic."""
 
 import argparse
 import http.server
-import socket
 import subprocess
 import sys
 import textwrap
@@ -15,6 +14,7 @@ import pytest
 from service_kit.cli import CommandError, ServiceCli, SubParsers
 from service_kit.migrations import MigrationHistory
 from testsupport.example_service import ExampleSettings
+from testsupport.stack import free_port
 
 
 class RecordedHistory(MigrationHistory):
@@ -51,13 +51,6 @@ def _cli(history: MigrationHistory) -> ServiceCli:
         add_commands=_add_commands,
         run_command=_run_command,
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -112,7 +105,7 @@ def test_healthcheck_is_0_when_health_answers_and_1_when_nothing_listens(
     with pytest.raises(SystemExit) as healthy:
         cli.main(["healthcheck"])
     assert healthy.value.code == 0
-    monkeypatch.setenv("EXAMPLE_PORT", str(_free_port()))
+    monkeypatch.setenv("EXAMPLE_PORT", str(free_port()))
     with pytest.raises(SystemExit) as unhealthy:
         cli.main(["healthcheck"])
     assert unhealthy.value.code == 1
@@ -132,7 +125,7 @@ def test_healthcheck_loads_neither_uvicorn_nor_alembic_nor_the_app() -> None:
         class Settings(ServiceSettings):
             service_name: ClassVar[str] = "example"
             host: str = "127.0.0.1"
-            port: int = Field({_free_port()})
+            port: int = Field({free_port()})
             database_url: str = ""
 
         history = MigrationHistory("example", "example_alembic_version")
