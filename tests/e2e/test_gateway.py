@@ -13,7 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from stack import EXTERNAL_GATEWAY_URL, Stack, running_stack
+
+from testsupport.stack import EXTERNAL_GATEWAY_URL, Stack, running_stack
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",

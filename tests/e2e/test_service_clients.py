@@ -18,8 +18,9 @@ from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
-from stack import Stack
-from test_users_profiles import register_and_log_in, unverified_part
+
+from testsupport.accounts import register_and_log_in, unverified_part
+from testsupport.stack import Stack
 
 
 def create_client(stack: Stack, client_id: str, *options: str) -> dict[str, Any]:

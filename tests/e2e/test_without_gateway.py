@@ -11,7 +11,8 @@ import time
 
 import httpx
 import pytest
-from stack import Stack
+
+from testsupport.stack import Stack
 
 TWENTY_MIB = 20 * 1024 * 1024
 ONE_MIB = 1024 * 1024

@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from client_keys import assertion, assertion_form, ec_jwk, rsa_jwk
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select
@@ -19,10 +18,11 @@ from auth_service import client_auth, clients, registration
 from auth_service.client_auth import ClientAuthenticator, PresentedCredentials
 from auth_service.clients import ClientSecretHasher, RegisteredClient
 from auth_service.clock import utcnow
-from auth_service.db import Database
 from auth_service.models import AuditEvent, UsedClientAssertion
 from auth_service.oauth import OAuthError
 from auth_service.throttling import ThrottlePolicy
+from service_kit.db import Database
+from testsupport.client_keys import assertion, assertion_form, ec_jwk, rsa_jwk
 
 pytestmark = pytest.mark.anyio
 
@@ -238,7 +238,7 @@ async def test_one_assertion_sent_to_several_replicas_at_once_is_accepted_once(
     replicas = [Database(database_url) for _ in range(4)]
 
     async def attempt(replica: Database) -> bool:
-        async with replica.sessions() as db:
+        async with replica.db_session() as db:
             try:
                 await _keyed(db, token)
             except OAuthError:

@@ -9,11 +9,10 @@ from typing import Any
 
 import jwt
 import pytest
-from helpers import STRONG_PASSWORD, create_schema_async, register, running_app, settings_for
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import clients, registration, sessions
+from auth_service import clients, registration, sign_in_sessions
 from auth_service.clients import (
     ClientExistsError,
     ClientNotFoundError,
@@ -21,9 +20,16 @@ from auth_service.clients import (
     ClientSecretHasher,
 )
 from auth_service.clock import utcnow
-from auth_service.db import Database
-from auth_service.models import Account, AuditEvent, Client, ClientSecret, SessionFamily
+from auth_service.models import Account, AuditEvent, Client, ClientSecret, SignInSession
 from auth_service.registration import ClientRegistration
+from service_kit.db import Database
+from testsupport.auth_service import (
+    STRONG_PASSWORD,
+    create_schema_async,
+    register,
+    running_app,
+    settings_for,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -56,12 +62,12 @@ async def test_replicas_racing_create_the_default_client_once(database_url: str)
     try:
 
         async def start(replica: Database) -> None:
-            async with replica.sessions() as db:
+            async with replica.db_session() as db:
                 await clients.ensure_default_client(db, "public", {"profile"}, utcnow())
 
         await asyncio.gather(*(start(replica) for replica in replicas))
         await asyncio.gather(*(start(replica) for replica in replicas))  # restarts
-        async with replicas[0].sessions() as db:
+        async with replicas[0].db_session() as db:
             rows = list(await db.scalars(select(Client)))
             assert [(row.id, row.type, row.grant_types, row.scopes) for row in rows] == [
                 ("public", "public", "password refresh_token", "profile")
@@ -219,9 +225,9 @@ async def test_deleting_a_client_revokes_its_sessions_and_not_others(db: AsyncSe
         password_changed_at=now,
     )
     db.add(account)
-    policy = sessions.SessionPolicy(timedelta(days=1), timedelta(days=2))
+    policy = sign_in_sessions.SessionPolicy(timedelta(days=1), timedelta(days=2))
     for client_id in ("app", "app", "public"):
-        await sessions.start_session(
+        await sign_in_sessions.start_session(
             db, account, client_id=client_id, scope="profile", policy=policy, now=now
         )
     await db.commit()
@@ -231,7 +237,7 @@ async def test_deleting_a_client_revokes_its_sessions_and_not_others(db: AsyncSe
     assert revoked == 2
     assert await db.get(Client, "app", populate_existing=True) is None
     reasons = dict(
-        (await db.execute(select(SessionFamily.client_id, SessionFamily.revoked_reason))).all()
+        (await db.execute(select(SignInSession.client_id, SignInSession.revoked_reason))).all()
     )
     assert reasons == {"app": "client_deleted", "public": None}
     (event,) = await _events(db, "client_deleted")

@@ -8,17 +8,17 @@ from typing import Any
 
 import jwt
 import pytest
-from client_keys import assertion, assertion_form, rsa_jwk
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import add_client, password_login, register, settings_for
 from httpx import ASGITransport, AsyncClient, BasicAuth
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service import administration, clients
 from auth_service.clock import utcnow
-from auth_service.db import Database
 from auth_service.grants import Issuance
 from auth_service.main import create_app
+from service_kit.db import Database
+from testsupport.auth_service import add_client, password_login, register, settings_for
+from testsupport.client_keys import assertion, assertion_form, rsa_jwk
 
 pytestmark = pytest.mark.anyio
 
@@ -52,7 +52,7 @@ async def _db(running: Running) -> AsyncIterator[AsyncSession]:
     """A database session of the test's own, as an operator's command has."""
     database = Database(running.database_url)
     try:
-        async with database.sessions() as db:
+        async with database.db_session() as db:
             yield db
     finally:
         await database.dispose()

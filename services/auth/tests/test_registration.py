@@ -3,10 +3,10 @@
 from typing import Any
 
 import pytest
-from client_keys import ec_jwk, rsa_jwk
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from auth_service.registration import InvalidClientFieldError, registration
+from testsupport.client_keys import ec_jwk, rsa_jwk
 
 SCOPES = frozenset({"profile", "users:read"})
 

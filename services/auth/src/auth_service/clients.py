@@ -32,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service import audit
 from auth_service.audit import Event
-from auth_service.models import Client, ClientSecret, SessionFamily
+from auth_service.models import Client, ClientSecret, SignInSession
 from auth_service.registration import ClientRegistration
-from auth_service.sessions import RevokedReason
+from auth_service.sign_in_sessions import RevokedReason
 
 SECRET_BYTES = 32
 _SECRET_KEY_INFO = b"auth-service client-secret hashing v1"
@@ -304,8 +304,8 @@ async def delete_client(
     if row is None:
         raise ClientNotFoundError(client_id)
     revoked = await db.execute(
-        update(SessionFamily)
-        .where(SessionFamily.client_id == client_id, SessionFamily.revoked_at.is_(None))
+        update(SignInSession)
+        .where(SignInSession.client_id == client_id, SignInSession.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=RevokedReason.CLIENT_DELETED.value)
         .execution_options(synchronize_session=False)
     )

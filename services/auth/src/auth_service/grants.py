@@ -1,5 +1,6 @@
 """The token endpoint's operation and its grants, without HTTP: RFC 6749 §4.3 `password`,
-§6 `refresh_token`, §4.4 `client_credentials`.
+§6 `refresh_token`, §4.4 `client_credentials`; and the revocation endpoint's (RFC 7009).
+Each operation commits.
 
 Every request is a registered client's (`client_auth`), and a client may use only the
 grants it was registered with. A token's scopes are among its client's (and SCOPES); its
@@ -14,21 +15,21 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import audit, client_auth, sessions
+from auth_service import audit, client_auth, sign_in_sessions
 from auth_service.audit import Event
 from auth_service.client_auth import ClientAuthenticator, PresentedCredentials
 from auth_service.clients import RegisteredClient
 from auth_service.clock import utcnow
-from auth_service.keys import SigningKeyStore
+from auth_service.key_store import SigningKeyStore
 from auth_service.oauth import OAuthError, parse_scope, require
-from auth_service.passwords import PasswordHasher, normalize
-from auth_service.sessions import RefreshTokenRejectedError, SessionPolicy
+from auth_service.passwords import PasswordHasher
 from auth_service.sign_in import (
     BadCredentialsError,
     PasswordAttempt,
     ThrottledError,
     check_password,
 )
+from auth_service.sign_in_sessions import RefreshTokenRejectedError, SessionPolicy
 from auth_service.throttling import ThrottlePolicy
 from auth_service.tokens import TokenIssuer, issue_access_token
 
@@ -192,9 +193,9 @@ async def password_grant(
 
     now = utcnow()
     if issuance.hasher.needs_rehash(account.password_hash):
-        account.password_hash = await issuance.hasher.hash(normalize(password))
+        account.password_hash = await issuance.hasher.hash(password)
         audit.record(db, Event.PASSWORD_REHASHED, now=now, account_id=account.id)
-    issued = await sessions.start_session(
+    issued = await sign_in_sessions.start_session(
         db, account, client_id=client.id, scope=scope, policy=issuance.sessions, now=now
     )
     audit.record(
@@ -236,7 +237,7 @@ async def refresh_grant(
     audience = _audience(issuance, request)
     keys_ready(issuance.keys)
     try:
-        issued = await sessions.rotate_refresh_token(
+        issued = await sign_in_sessions.rotate_refresh_token(
             db,
             refresh_token,
             client_id=client.id,
@@ -246,7 +247,10 @@ async def refresh_grant(
             or_unnamed=client.id == issuance.clients.default_client_id,
         )
     except RefreshTokenRejectedError:
+        # A reused token, or one of a disabled account, revoked its session: keep that.
+        await db.commit()
         raise OAuthError("invalid_grant", BAD_REFRESH_TOKEN) from None
+    await db.commit()
     granted = set(issued.scope.split()) & allowed
     scope = parse_scope(request.scope, granted)
     return _token_response(
@@ -277,6 +281,44 @@ def client_credentials_grant(issuance: Issuance, request: GrantRequest) -> dict[
         audience=audience,
         refresh_token=None,
     )
+
+
+REVOKE_PATH = "/auth/revoke"
+TOKEN_TYPE_HINTS = ("refresh_token", "access_token")
+
+
+async def revoke(
+    db: AsyncSession,
+    issuance: Issuance,
+    form: dict[str, str],
+    credentials: PresentedCredentials,
+    client_address: str | None,
+) -> None:
+    """RFC 7009: the client (authenticated as at the token endpoint) revokes the session of
+    one of its refresh tokens. An unknown token, an access token or another client's session
+    changes nothing, and is no error either (§2.2)."""
+    token = require(form, "token")
+    now = utcnow()
+    client = await client_auth.authenticate(
+        db,
+        issuance.clients,
+        credentials,
+        endpoint=f"{issuance.issuer.issuer}{REVOKE_PATH}",
+        client_address=client_address,
+        now=now,
+    )
+    # §2.1: an unknown hint may be ignored, as if none was sent; access tokens are not
+    # revoked one by one (they expire).
+    if form.get("token_type_hint") != "access_token":
+        await sign_in_sessions.revoke_by_refresh_token(
+            db,
+            token,
+            client_id=client.id,
+            now=now,
+            client_address=client_address,
+            or_unnamed=client.id == issuance.clients.default_client_id,
+        )
+    await db.commit()
 
 
 def keys_ready(keys: SigningKeyStore) -> None:

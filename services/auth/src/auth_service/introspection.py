@@ -20,7 +20,7 @@ from auth_service import client_auth
 from auth_service.client_auth import PresentedCredentials, lookup_statement
 from auth_service.clock import utcnow
 from auth_service.grants import Issuance
-from auth_service.models import Account, Client, SessionFamily
+from auth_service.models import Account, Client, SignInSession
 from auth_service.oauth import require
 from auth_service.tokens import InvalidAccessTokenError, access_token_claims
 
@@ -30,13 +30,13 @@ INACTIVE: dict[str, Any] = {"active": False}
 # Whether the token is still backed, read in the same statement as the caller's
 # authentication: one statement per introspection.
 _SESSION_LIVE = exists(
-    select(SessionFamily.id)
-    .join(Account, Account.id == SessionFamily.account_id)
+    select(SignInSession.id)
+    .join(Account, Account.id == SignInSession.account_id)
     .where(
-        SessionFamily.id == bindparam("session_id"),
-        SessionFamily.account_id == bindparam("account_id"),
-        SessionFamily.revoked_at.is_(None),
-        SessionFamily.expires_at > bindparam("now"),
+        SignInSession.id == bindparam("session_id"),
+        SignInSession.account_id == bindparam("account_id"),
+        SignInSession.revoked_at.is_(None),
+        SignInSession.expires_at > bindparam("now"),
         Account.disabled.is_(False),
     )
 )

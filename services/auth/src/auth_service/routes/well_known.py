@@ -7,11 +7,11 @@ from fastapi.responses import JSONResponse, Response
 
 from auth_service.client_auth import AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from auth_service.dependencies import IssuanceDep
-from auth_service.grants import GRANT_TYPES, TOKEN_PATH
+from auth_service.grants import GRANT_TYPES, REVOKE_PATH, TOKEN_PATH
 from auth_service.introspection import INTROSPECT_PATH
-from auth_service.keys import ALGORITHM, SigningKeyStore
+from auth_service.jwk import ALGORITHM
+from auth_service.key_store import SigningKeyStore
 from auth_service.registration import ASSERTION_ALGORITHMS
-from auth_service.revocation import REVOKE_PATH
 from service_kit.problems import problem
 
 router = APIRouter(prefix="/.well-known", tags=["discovery"])
