@@ -21,8 +21,10 @@ from auth_service.sessions import SessionPolicy
 from auth_service.settings import Settings
 from auth_service.throttling import ThrottlePolicy
 from auth_service.tokens import LEEWAY_SECONDS, TokenIssuer
+from service_kit.docs import install_docs
 from service_kit.logging import configure_logging
 from service_kit.middleware import install_middleware
+from service_kit.openapi import install_problem_documents
 from service_kit.problems import install_problem_handlers, problem
 
 PREFIX = "/auth"
@@ -111,11 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Auth service",
         version="0.1.0",
         description="Accounts, RS256 access tokens (RFC 9068) and rotating refresh tokens.",
-        docs_url=f"{PREFIX}/docs",
+        docs_url=None,  # service_kit.docs serves them, under the prefix
         redoc_url=None,
         openapi_url=f"{PREFIX}/openapi.json",
         lifespan=lifespan,
-        swagger_ui_init_oauth={"usePkceWithAuthorizationCodeGrant": False},
     )
     app.state.settings = settings
     app.state.database = database
@@ -135,6 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts.router, prefix=PREFIX)
     app.include_router(oauth.router, prefix=PREFIX)
     app.include_router(well_known.router)
+    install_problem_documents(app)
+    install_docs(app, PREFIX, init_oauth={"usePkceWithAuthorizationCodeGrant": False})
     return app
 
 

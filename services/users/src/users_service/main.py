@@ -7,8 +7,10 @@ import httpx
 from fastapi import FastAPI
 
 from auth_client import JwksClient, TokenPolicy, TokenVerifier, VerifiedTokenCache
+from service_kit.docs import install_docs
 from service_kit.logging import configure_logging
 from service_kit.middleware import install_middleware
+from service_kit.openapi import install_problem_documents
 from service_kit.problems import install_problem_handlers
 from users_service.db import Database
 from users_service.routes import health, profiles
@@ -58,7 +60,7 @@ def create_app(
     app = FastAPI(
         title="Users service",
         version="0.1.0",
-        docs_url=f"{PREFIX}/docs",
+        docs_url=None,  # service_kit.docs serves them, under the prefix
         redoc_url=None,
         openapi_url=f"{PREFIX}/openapi.json",
         lifespan=lifespan,
@@ -75,4 +77,6 @@ def create_app(
     )
     app.include_router(health.router, prefix=PREFIX)
     app.include_router(profiles.router, prefix=PREFIX)
+    install_problem_documents(app)
+    install_docs(app, PREFIX)
     return app

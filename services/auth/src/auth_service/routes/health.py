@@ -6,6 +6,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from service_kit.openapi import problem_response
 from service_kit.problems import problem
 
 READINESS_TIMEOUT_SECONDS = 2.0
@@ -20,7 +21,11 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", response_model=None)
+@router.get(
+    "/ready",
+    response_model=None,
+    responses={503: problem_response(503, "Not ready: the database is not reachable.")},
+)
 async def ready(request: Request) -> Response:
     """Ready: 200 only when the database answers within the timeout."""
     try:

@@ -1,7 +1,5 @@
 """The token (RFC 6749) and revocation (RFC 7009) endpoints. Errors speak RFC 6749."""
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -11,69 +9,17 @@ from auth_service.db import Session
 from auth_service.dependencies import ClientAddress, IssuanceDep
 from auth_service.grants import GrantRequest, password_grant, refresh_grant
 from auth_service.oauth import NO_STORE, OAuthError, client_id_from, read_form, require
+from auth_service.routes.oauth_openapi import (
+    REVOKE_FORM,
+    REVOKE_RESPONSES,
+    TOKEN_FORM,
+    TOKEN_RESPONSES,
+)
 
 router = APIRouter(tags=["oauth"])
 
-_OAUTH_ERROR = {
-    "description": "RFC 6749 §5.2 error",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {
-                    "error": {"type": "string"},
-                    "error_description": {"type": "string"},
-                },
-            }
-        }
-    },
-}
 
-
-def _form_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    # The form is parsed by hand (strictly), so its schema is declared for the docs here.
-    schema = {"type": "object", "properties": properties, "required": required}
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/x-www-form-urlencoded": {"schema": schema}},
-        }
-    }
-
-
-_TOKEN_FORM = _form_body(
-    {
-        "grant_type": {"type": "string", "enum": ["password", "refresh_token"]},
-        "username": {"type": "string", "description": "email or username (password grant)"},
-        "password": {"type": "string", "format": "password"},
-        "refresh_token": {"type": "string", "description": "refresh_token grant"},
-        "scope": {"type": "string"},
-        "client_id": {"type": "string"},
-    },
-    ["grant_type"],
-)
-_REVOKE_FORM = _form_body(
-    {
-        "token": {"type": "string"},
-        "token_type_hint": {"type": "string", "enum": ["refresh_token", "access_token"]},
-        "client_id": {"type": "string"},
-    },
-    ["token"],
-)
-
-
-@router.post(
-    "/token",
-    openapi_extra=_TOKEN_FORM,
-    response_model=None,
-    responses={
-        200: {"description": "RFC 6749 §5.1 access token response"},
-        400: _OAUTH_ERROR,
-        401: _OAUTH_ERROR,
-        429: _OAUTH_ERROR,
-    },
-)
+@router.post("/token", openapi_extra=TOKEN_FORM, response_model=None, responses=TOKEN_RESPONSES)
 async def token(
     request: Request, db: Session, issuance: IssuanceDep, address: ClientAddress
 ) -> Response:
@@ -101,9 +47,10 @@ async def token(
 
 @router.post(
     "/revoke",
-    openapi_extra=_REVOKE_FORM,
+    openapi_extra=REVOKE_FORM,
     response_model=None,
-    responses={200: {"description": "Revoked, or nothing to revoke"}, 400: _OAUTH_ERROR},
+    response_class=Response,  # no body, so the document lists none
+    responses=REVOKE_RESPONSES,
 )
 async def revoke(request: Request, db: Session, address: ClientAddress) -> Response:
     """RFC 7009: revoke a refresh token's whole session. 200 whether or not there was one

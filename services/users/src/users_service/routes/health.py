@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from auth_client import JwksClient
+from service_kit.openapi import problem_response
 from service_kit.problems import problem
 
 READINESS_TIMEOUT_SECONDS = 2.0
@@ -21,7 +22,15 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", response_model=None)
+@router.get(
+    "/ready",
+    response_model=None,
+    responses={
+        503: problem_response(
+            503, "Not ready: the database is not reachable, or no key set is loaded yet."
+        )
+    },
+)
 async def ready(request: Request) -> Response:
     """Ready: 200 only when the database answers and a key set from the auth service is held."""
     try:

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
+from service_kit.openapi import problem_response
 from users_service import profiles
 from users_service.db import Db, Session
 from users_service.dependencies import CurrentAccount, ProfileLister, ProfileReader
@@ -25,7 +26,11 @@ def _answer(body: BaseModel) -> Response:
     return Response(body.model_dump_json(), media_type="application/json", headers=NO_STORE)
 
 
-@router.get("/me", response_model=Profile)
+# A service's own token (client_credentials) has no profile.
+_NOT_A_PERSON = {403: problem_response(403, "A service's token: it has no profile.", headers={})}
+
+
+@router.get("/me", response_model=Profile, responses=_NOT_A_PERSON)
 async def read_my_profile(account: CurrentAccount, database: Db) -> Response:
     """The caller's profile, created empty on first use. A person's token only: a service's
     own token (`client_credentials`) has no profile, and gets 403."""
@@ -33,7 +38,7 @@ async def read_my_profile(account: CurrentAccount, database: Db) -> Response:
     return _answer(Profile.model_validate(row))
 
 
-@router.patch("/me", response_model=Profile)
+@router.patch("/me", response_model=Profile, responses=_NOT_A_PERSON)
 async def update_my_profile(
     changes: ProfileUpdate, account: CurrentAccount, session: Session
 ) -> Response:
@@ -43,7 +48,14 @@ async def update_my_profile(
     return _answer(Profile.model_validate(profile))
 
 
-@router.get("/{profile_id}", response_model=PublicProfile)
+@router.get(
+    "/{profile_id}",
+    response_model=PublicProfile,
+    responses={
+        403: problem_response(403, "A service's token without the `users:read` scope."),
+        404: problem_response(404, "There is no profile with this id."),
+    },
+)
 async def read_profile(profile_id: uuid.UUID, _reader: ProfileReader, database: Db) -> Response:
     """Anyone's public fields; 404 when there is no such profile. Any person may read them; a
     service's token needs the `users:read` scope."""
@@ -53,7 +65,14 @@ async def read_profile(profile_id: uuid.UUID, _reader: ProfileReader, database: 
     return _answer(PublicProfile.model_validate(row))
 
 
-@router.get("", response_model=ProfilePage)
+@router.get(
+    "",
+    response_model=ProfilePage,
+    responses={
+        403: problem_response(403, "Neither the `users:read` scope nor the `admin` role."),
+        422: problem_response(422, "An invalid `limit`, or a `cursor` this listing did not give."),
+    },
+)
 async def list_profiles(
     _lister: ProfileLister,
     session: Session,
