@@ -149,7 +149,8 @@ def test_sqlite_is_refused_outside_development(
 ) -> None:
     monkeypatch.delenv(f"{service.upper()}_DATABASE_URL", raising=False)
     monkeypatch.setenv("ENVIRONMENT", "production")
-    monkeypatch.setenv("KEY_ENCRYPTION_KEY", "a-production-key-encryption-key-for-this-test")
+    # Random bytes, as production requires (`auth-service keys generate-kek`).
+    monkeypatch.setenv("KEY_ENCRYPTION_KEY", "Zcn0YSbSwjDVsNw0pDpKPT19Ce40_a3JjUtxAil3d-Q")
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/x.sqlite3")
     with pytest.raises(RuntimeError, match="on Lambda use PostgreSQL"):
         import_handler(service)

@@ -21,6 +21,8 @@ FAST = {
     "JWKS_MAX_AGE_SECONDS": "1",
     "KEY_REFRESH_SECONDS": "0.5",
     "KEY_PUBLISH_DELAY_SECONDS": str(PUBLISH_DELAY_SECONDS),
+    # The users service refetches the key set for an unknown kid at most this often.
+    "JWKS_REFETCH_COOLDOWN_SECONDS": "1",
 }
 
 
@@ -133,6 +135,49 @@ def test_thirty_wrong_passwords_meet_a_429_and_the_right_one_works_after_the_wai
         assert all(a.status_code in (400, 429) for a in answers)
         retry_after = int(throttled[-1].headers["retry-after"])
         assert 1 <= retry_after <= 900
-        assert throttled[-1].json()["error"] == "slow_down"
+        assert throttled[-1].json()["error"] == "invalid_grant"
         time.sleep(retry_after)
         assert _login(client, email).status_code == 200
+
+
+def _users_me(client: httpx.Client, access_token: str) -> int:
+    return client.get("/users/me", headers={"Authorization": f"Bearer {access_token}"}).status_code
+
+
+def test_a_revoked_key_is_unpublished_replaced_and_refused_within_its_bounds(
+    fast_stack: Stack,
+) -> None:
+    with httpx.Client(base_url=fast_stack.url, timeout=10) as client:
+        email = _account(client)
+        before = _login(client, email).json()
+        compromised = _kid(before["access_token"])
+        _wait_for_users_to_accept(client, before["access_token"])  # verified, and cached
+
+        revoked = fast_stack.cli("auth", "keys", "revoke", compromised)
+        assert revoked.returncode == 0, revoked.stderr
+        # Every auth replica follows within KEY_REFRESH_SECONDS: out of the key set, and
+        # another key signs at once (no publish delay to wait for).
+        deadline = time.monotonic() + 10
+        while compromised in _published(client):
+            assert time.monotonic() < deadline, "the revoked key is still published"
+            time.sleep(0.1)
+        after = _login(client, email).json()
+        assert _kid(after["access_token"]) != compromised
+        _verifies(client, after["access_token"])
+        refused = client.post("/auth/logout-all", headers=_bearer(before["access_token"]))
+        assert refused.status_code == 401
+        # The users service refetches on the new kid (at most once per its cooldown) and
+        # from then on refuses what the revoked key signed, cached verifications included.
+        _wait_for_users_to_accept(client, after["access_token"])
+        assert _users_me(client, before["access_token"]) == 401
+
+
+def _wait_for_users_to_accept(client: httpx.Client, access_token: str) -> None:
+    deadline = time.monotonic() + 15
+    while _users_me(client, access_token) != 200:
+        assert time.monotonic() < deadline, "the users service never verified the token"
+        time.sleep(0.25)
+
+
+def _bearer(access_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token}"}

@@ -10,6 +10,7 @@ from httpx import ASGITransport, AsyncClient
 from auth_service.db import create_engine
 from auth_service.main import create_app
 from auth_service.models import Base
+from auth_service.passwords import PasswordHasher
 from auth_service.settings import Settings
 
 STRONG_PASSWORD = "correct horse battery staple"
@@ -40,9 +41,11 @@ def create_schema(database_url: str) -> None:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[AsyncClient]:
+async def running_app(
+    settings: Settings, password_hasher: PasswordHasher | None = None
+) -> AsyncIterator[AsyncClient]:
     """The app with its lifespan started (keys loaded), and an HTTP client on it."""
-    app = create_app(settings)
+    app = create_app(settings, password_hasher=password_hasher)
     transport = ASGITransport(app, client=("203.0.113.7", 50000))
     async with (
         app.router.lifespan_context(app),
@@ -72,3 +75,15 @@ async def register(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+class CountingHasher(PasswordHasher):
+    """A real hasher that counts the password checks it makes."""
+
+    def __init__(self, cost: int = 4, threads: int = 2) -> None:
+        super().__init__(cost, threads)
+        self.checks = 0
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        self.checks += 1
+        return await super().verify(password, password_hash)

@@ -80,6 +80,7 @@ async def test_rotation_publishes_first_signs_later_and_keeps_the_old_key(
     old = store.signing_key(utcnow()).kid
     async with database.sessions() as session:
         new = (await keys.rotate(session, ENCRYPTION, TIMINGS)).kid
+        await session.commit()
     await store.reload()
     assert _kids(store) == [old, new]
     assert store.signing_key(utcnow()).kid == old  # published, not signing yet
@@ -108,9 +109,58 @@ async def test_the_signing_key_cannot_be_retired_a_next_key_can(database: Databa
         upcoming = await keys.rotate(session, ENCRYPTION, TIMINGS)
         retired = await keys.retire(session, upcoming.kid, TIMINGS)
         assert retired.state == "retired"
+        await session.commit()
     await store.reload()
     # It never signed anything, so it leaves the key set at once.
     assert _kids(store) == [current]
     await asyncio.sleep(1.1)
     await store.reload()
     assert store.signing_key(utcnow()).kid == current
+
+
+async def test_revoking_the_signing_key_replaces_it_and_unpublishes_it_at_once(
+    database: Database,
+) -> None:
+    store = _store(database)
+    await store.bootstrap()
+    compromised = store.signing_key(utcnow()).kid
+    async with database.sessions() as session:
+        revocation = await keys.revoke(session, ENCRYPTION, compromised, utcnow())
+        await session.commit()
+    assert revocation.replacement is not None
+    await store.reload()
+    # Nothing waits for a publish delay: the replacement signs now, the revoked key is gone.
+    assert store.signing_key(utcnow()).kid == revocation.replacement.kid
+    assert _kids(store) == [revocation.replacement.kid]
+    assert store.public_key(compromised) is None
+    async with database.sessions() as session:
+        with pytest.raises(KeyOperationError, match="already revoked"):
+            await keys.revoke(session, ENCRYPTION, compromised, utcnow())
+
+
+async def test_revoking_prefers_a_published_next_key_and_leaves_other_keys_alone(
+    database: Database,
+) -> None:
+    store = _store(database)
+    await store.bootstrap()
+    compromised = store.signing_key(utcnow()).kid
+    async with database.sessions() as session:
+        upcoming = (await keys.rotate(session, ENCRYPTION, TIMINGS)).kid
+        await session.commit()
+        revocation = await keys.revoke(session, ENCRYPTION, compromised, utcnow())
+        await session.commit()
+    assert revocation.replacement is not None
+    # Already in every verifier's cached key set: better than a key nobody has seen.
+    assert revocation.replacement.kid == upcoming
+    await store.reload()
+    assert store.signing_key(utcnow()).kid == upcoming
+    assert _kids(store) == [upcoming]
+    # Revoking a key that is not signing puts nobody new in charge.
+    async with database.sessions() as session:
+        spare = (await keys.rotate(session, ENCRYPTION, TIMINGS)).kid
+        await session.commit()
+        assert (await keys.revoke(session, ENCRYPTION, spare, utcnow())).replacement is None
+        await session.commit()
+    await store.reload()
+    assert store.signing_key(utcnow()).kid == upcoming
+    assert _kids(store) == [upcoming]

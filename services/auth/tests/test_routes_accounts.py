@@ -1,6 +1,8 @@
 """Registration, password change and logout-all over HTTP: RFC 9457 problems on failure."""
 
 import asyncio
+import uuid
+from typing import Any
 
 import pytest
 from helpers import (
@@ -10,6 +12,10 @@ from helpers import (
     register,
 )
 from httpx import AsyncClient
+
+from auth_service import administration
+from auth_service.clock import utcnow
+from auth_service.db import Database
 
 pytestmark = pytest.mark.anyio
 
@@ -165,3 +171,81 @@ async def test_signed_in_endpoints_need_a_valid_bearer_token(
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == challenge
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def _bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def _refused(client: AsyncClient, tokens: dict[str, Any]) -> bool:
+    """The access token no longer works on auth's own bearer endpoints (RFC 6750 §3.1)."""
+    answers = [
+        await client.post("/auth/logout-all", headers=_bearer(tokens)),
+        await client.post(
+            "/auth/password",
+            json={"current_password": STRONG_PASSWORD, "new_password": OTHER_STRONG_PASSWORD},
+            headers=_bearer(tokens),
+        ),
+    ]
+    return all(
+        answer.status_code == 401
+        and answer.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        for answer in answers
+    )
+
+
+async def test_a_password_change_ends_the_other_sessions_access_tokens_at_once(
+    client: AsyncClient,
+) -> None:
+    await register(client, "rae@example.com")
+    this, other = [await password_login(client, "rae@example.com") for _ in range(2)]
+    changed = await client.post(
+        "/auth/password",
+        json={"current_password": STRONG_PASSWORD, "new_password": OTHER_STRONG_PASSWORD},
+        headers=_bearer(this),
+    )
+    assert changed.status_code == 204
+    assert await _refused(client, other)
+    # The caller's own session stays signed in.
+    assert (await client.post("/auth/logout-all", headers=_bearer(this))).status_code == 204
+
+
+async def test_logout_all_ends_every_access_token_this_one_included(client: AsyncClient) -> None:
+    await register(client, "sal@example.com")
+    this, other = [await password_login(client, "sal@example.com") for _ in range(2)]
+    assert (await client.post("/auth/logout-all", headers=_bearer(this))).status_code == 204
+    assert await _refused(client, this)
+    assert await _refused(client, other)
+
+
+async def test_refresh_token_reuse_ends_the_sessions_access_tokens(client: AsyncClient) -> None:
+    await register(client, "tam@example.com")
+    first = await password_login(client, "tam@example.com")
+    data = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    second = (await client.post("/auth/token", data=data)).json()
+    assert (await client.post("/auth/token", data=data)).json()["error"] == "invalid_grant"
+    assert await _refused(client, first)
+    assert await _refused(client, second)
+
+
+async def test_disabling_an_account_ends_its_access_tokens_and_enabling_lets_it_sign_in(
+    client: AsyncClient, database: Database
+) -> None:
+    account = await register(client, "uma@example.com")
+    tokens = await password_login(client, "uma@example.com")
+    async with database.sessions() as db:
+        await administration.disable(db, uuid.UUID(account["id"]), actor="test", now=utcnow())
+    assert await _refused(client, tokens)
+    refreshed = await client.post(
+        "/auth/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
+    assert refreshed.json()["error"] == "invalid_grant"
+    denied = await client.post(
+        "/auth/token",
+        data={"grant_type": "password", "username": "uma@example.com", "password": STRONG_PASSWORD},
+    )
+    assert denied.json()["error"] == "invalid_grant"
+    async with database.sessions() as db:
+        await administration.enable(db, uuid.UUID(account["id"]), actor="test", now=utcnow())
+    await password_login(client, "uma@example.com")

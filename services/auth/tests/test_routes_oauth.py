@@ -141,7 +141,7 @@ async def test_repeated_failures_are_throttled_with_retry_after(client: AsyncCli
         statuses.append(response.status_code)
         if response.status_code == 429:
             assert int(response.headers["retry-after"]) >= 1
-            assert response.json()["error"] == "slow_down"
+            assert response.json()["error"] == "invalid_grant"
     assert 429 in statuses
     assert statuses[:5] == [400] * 5
 

@@ -19,6 +19,7 @@ from auth_service.sessions import RevokedReason, revoke_account_sessions
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$"
 ROLE_PATTERN = r"^[a-z][a-z0-9_:-]{0,31}$"
 _USERNAME = re.compile(USERNAME_PATTERN)
+_MAX_LOGIN_CHARS = 254
 _ROLE = re.compile(ROLE_PATTERN)
 
 
@@ -37,7 +38,7 @@ class InvalidAccountFieldError(ValueError):
 
 
 class AccountNotFoundError(LookupError):
-    pass
+    """No account has that id, email or username."""
 
 
 @dataclass(frozen=True)
@@ -72,23 +73,25 @@ def check_role(role: str) -> str:
     return role
 
 
-def login_key(login: str) -> str:
-    """How an email or username is compared: case-folded."""
-    return login.strip().casefold()
+def normalize_login(login: str) -> str:
+    """How an email or username is compared, and throttled: stripped, case-folded, and an
+    email in its canonical form. Whether an account has that name plays no part."""
+    stripped = login.strip()
+    if "@" in stripped and len(stripped) <= _MAX_LOGIN_CHARS:
+        try:
+            return canonical_email(stripped).casefold()
+        except InvalidAccountFieldError:
+            pass
+    return stripped.casefold()
 
 
 async def find_by_login(db: AsyncSession, login: str) -> Account | None:
     """The account whose email or username is `login`, case-insensitively."""
-    key = login_key(login)
-    if not key or len(key) > 254:
+    key = normalize_login(login)
+    if not key or len(key) > _MAX_LOGIN_CHARS:
         return None
-    if "@" not in key:
-        return await db.scalar(select(Account).where(Account.username_key == key))
-    try:
-        key = canonical_email(login.strip()).casefold()
-    except InvalidAccountFieldError:
-        return None
-    return await db.scalar(select(Account).where(Account.email_key == key))
+    column = Account.email_key if "@" in key else Account.username_key
+    return await db.scalar(select(Account).where(column == key))
 
 
 async def register(
@@ -196,17 +199,3 @@ async def change_password(
     )
     await db.commit()
     return revoked
-
-
-async def grant_role(db: AsyncSession, login: str, role: str, now: datetime) -> Account:
-    """Add a role to the account named by email or username; commits."""
-    role = check_role(role)
-    account = await find_by_login(db, login)
-    if account is None:
-        raise AccountNotFoundError(login)
-    if role not in account.roles:
-        account.roles = sorted({*account.roles, role})
-        account.updated_at = now
-        audit.record(db, Event.ROLE_GRANTED, now=now, account_id=account.id, role=role)
-    await db.commit()
-    return account

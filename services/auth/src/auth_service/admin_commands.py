@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from auth_service import accounts, audit, keys
+from auth_service import accounts, administration, audit, keys, retention
 from auth_service.accounts import (
     AccountNotFoundError,
     AccountTakenError,
@@ -26,7 +26,7 @@ from auth_service.audit import Event
 from auth_service.clock import utcnow
 from auth_service.db import Database
 from auth_service.keys import KeyEncryption, KeyOperationError
-from auth_service.main import key_timings
+from auth_service.main import key_timings, retention_policy
 from auth_service.models import SigningKey
 from auth_service.passwords import PasswordHasher, PasswordPolicyError
 from auth_service.settings import Settings
@@ -78,14 +78,24 @@ async def _keys_list(session: AsyncSession, settings: Settings, args: argparse.N
         print(f"{row['kid']:<44} {row['state']:<8} {row['activates_at']:<26} {until}")
 
 
-async def _keys_rotate(session: AsyncSession, settings: Settings, args: argparse.Namespace) -> None:
-    encryption = KeyEncryption(settings.key_encryption_key.get_secret_value())
-    timings = key_timings(settings)
+def _actor() -> str:
+    """Who ran the command, for the audit trail: `cli`, and the OS user when known."""
     try:
-        key = await keys.rotate(session, encryption, timings)
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # a container user without a name
+        return "cli"
+
+
+def _encryption(settings: Settings) -> KeyEncryption:
+    return KeyEncryption(settings.key_encryption_key.get_secret_value())
+
+
+async def _keys_rotate(session: AsyncSession, settings: Settings, args: argparse.Namespace) -> None:
+    try:
+        key = await keys.rotate(session, _encryption(settings), key_timings(settings))
     except KeyOperationError as exc:
         raise CommandError(str(exc)) from exc
-    audit.record(session, Event.KEY_ROTATED, now=utcnow(), kid=key.kid)
+    audit.record(session, Event.KEY_ROTATED, now=utcnow(), kid=key.kid, actor=_actor())
     await session.commit()
     print(f"new key {key.kid}: published now, signs from {key.activates_at.isoformat()}")
 
@@ -95,10 +105,34 @@ async def _keys_retire(session: AsyncSession, settings: Settings, args: argparse
         key = await keys.retire(session, args.kid, key_timings(settings))
     except KeyOperationError as exc:
         raise CommandError(str(exc)) from exc
-    audit.record(session, Event.KEY_RETIRED, now=utcnow(), kid=key.kid)
+    audit.record(session, Event.KEY_RETIRED, now=utcnow(), kid=key.kid, actor=_actor())
     await session.commit()
     until = key.published_until.isoformat() if key.published_until else "now"
     print(f"key {key.kid} retired; published until {until}")
+
+
+async def _keys_revoke(session: AsyncSession, settings: Settings, args: argparse.Namespace) -> None:
+    now = utcnow()
+    try:
+        revocation = await keys.revoke(session, _encryption(settings), args.kid, now)
+    except KeyOperationError as exc:
+        raise CommandError(str(exc)) from exc
+    replacement = revocation.replacement.kid if revocation.replacement else None
+    audit.record(
+        session,
+        Event.KEY_REVOKED,
+        now=now,
+        kid=revocation.revoked.kid,
+        replacement=replacement,
+        actor=_actor(),
+    )
+    await session.commit()
+    print(
+        f"key {revocation.revoked.kid} revoked: out of the key set, never signing again; "
+        f"every replica follows within KEY_REFRESH_SECONDS ({settings.key_refresh_seconds:g} s)"
+    )
+    if replacement:
+        print(f"key {replacement} signs from now on")
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -133,28 +167,70 @@ async def _create_admin(
         raise CommandError(
             f"that {exc.field} is already registered; use `accounts grant-role` instead"
         ) from exc
+    audit.record(
+        session,
+        Event.ROLE_GRANTED,
+        now=utcnow(),
+        account_id=account.id,
+        role="admin",
+        actor=_actor(),
+    )
+    await session.commit()
     print(f"admin account {account.id} created for {account.email}")
 
 
-async def _grant_role(session: AsyncSession, settings: Settings, args: argparse.Namespace) -> None:
+async def _account_action(
+    session: AsyncSession, settings: Settings, args: argparse.Namespace
+) -> None:
     try:
-        account = await accounts.grant_role(session, args.login, args.role, utcnow())
+        account = await administration.find_account(session, args.login)
+        if args.action == "disable":
+            account = await administration.disable(
+                session, account.id, actor=_actor(), now=utcnow()
+            )
+            print(f"{account.email} disabled; every session revoked")
+        elif args.action == "enable":
+            account = await administration.enable(session, account.id, actor=_actor(), now=utcnow())
+            print(f"{account.email} enabled")
+        else:
+            change = (
+                administration.grant_role
+                if args.action == "grant-role"
+                else administration.revoke_role
+            )
+            account = await change(session, account.id, args.role, actor=_actor(), now=utcnow())
+            print(f"{account.email} now has roles: {', '.join(account.roles) or '(none)'}")
     except InvalidAccountFieldError as exc:
         raise CommandError(str(exc)) from exc
     except AccountNotFoundError as exc:
-        raise CommandError(f"no account with email or username {args.login!r}") from exc
-    print(f"{account.email} now has roles: {', '.join(account.roles)}")
+        raise CommandError(f"no account with id, email or username {args.login!r}") from exc
 
 
-HANDLERS: dict[tuple[str, str], Handler] = {
+async def _purge(session: AsyncSession, settings: Settings, args: argparse.Namespace) -> None:
+    now = utcnow()
+    # Batches commit one by one, each in a session of its own on the same engine.
+    batches = async_sessionmaker(session.bind, expire_on_commit=False)
+    purged = await retention.purge(batches, retention_policy(settings), now)
+    audit.record(session, Event.DATA_PURGED, now=now, actor=_actor(), **purged.as_dict())
+    await session.commit()
+    print(json.dumps(purged.as_dict()))
+
+
+HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("keys", "list"): _keys_list,
     ("keys", "rotate"): _keys_rotate,
     ("keys", "retire"): _keys_retire,
+    ("keys", "revoke"): _keys_revoke,
     ("accounts", "create-admin"): _create_admin,
-    ("accounts", "grant-role"): _grant_role,
+    ("accounts", "grant-role"): _account_action,
+    ("accounts", "revoke-role"): _account_action,
+    ("accounts", "disable"): _account_action,
+    ("accounts", "enable"): _account_action,
+    ("purge", None): _purge,
 }
 
 
 def run(settings: Settings, args: argparse.Namespace) -> None:
     """Run the command `args` names against the database; raise `CommandError` on refusal."""
-    asyncio.run(_with_database(settings, args, HANDLERS[(args.command, args.action)]))
+    handler = HANDLERS[(args.command, getattr(args, "action", None))]
+    asyncio.run(_with_database(settings, args, handler))

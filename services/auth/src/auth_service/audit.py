@@ -21,8 +21,13 @@ class Event(StrEnum):
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
     PASSWORD_REHASHED = "password_rehashed"  # noqa: S105 - an event name
     ROLE_GRANTED = "role_granted"
+    ROLE_REVOKED = "role_revoked"
+    ACCOUNT_DISABLED = "account_disabled"
+    ACCOUNT_ENABLED = "account_enabled"
     KEY_ROTATED = "key_rotated"
     KEY_RETIRED = "key_retired"
+    KEY_REVOKED = "key_revoked"
+    DATA_PURGED = "data_purged"
 
 
 def record(

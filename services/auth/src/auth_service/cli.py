@@ -3,8 +3,12 @@
 auth-service keys list [--json]
 auth-service keys rotate            # a `next` key, signing after KEY_PUBLISH_DELAY_SECONDS
 auth-service keys retire KID
+auth-service keys revoke KID        # a compromised key: unpublished and replaced at once
+auth-service keys generate-kek      # a fresh KEY_ENCRYPTION_KEY
 auth-service accounts create-admin --email EMAIL [--username NAME] --password-stdin
-auth-service accounts grant-role EMAIL_OR_USERNAME ROLE
+auth-service accounts grant-role|revoke-role ACCOUNT ROLE
+auth-service accounts disable|enable ACCOUNT      # ACCOUNT: id, email or username
+auth-service purge                  # delete what the retention settings no longer keep
 """
 
 import argparse
@@ -38,7 +42,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "retire", help="retire a key (stays published until its tokens have expired)"
     )
     key_retire.add_argument("kid")
-    account_commands = commands.add_parser("accounts", help="create an admin, grant a role")
+    key_revoke = key_actions.add_parser(
+        "revoke", help="a compromised key: out of the key set and replaced at once"
+    )
+    key_revoke.add_argument("kid")
+    key_actions.add_parser("generate-kek", help="print a fresh KEY_ENCRYPTION_KEY")
+    account_commands = commands.add_parser(
+        "accounts", help="create an admin; grant or revoke a role; disable or enable"
+    )
     account_actions = account_commands.add_subparsers(dest="action", required=True)
     create_admin = account_actions.add_parser("create-admin", help="an account with role admin")
     create_admin.add_argument("--email", required=True)
@@ -48,11 +59,30 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="read the password from standard input (else it is prompted for)",
     )
-    grant = account_actions.add_parser("grant-role", help="add a role to an account")
-    grant.add_argument("login", help="email or username")
-    grant.add_argument("role")
-    args = parser.parse_args(argv)
+    for action, help_text in (
+        ("grant-role", "add a role to an account"),
+        ("revoke-role", "remove a role from an account"),
+    ):
+        role_change = account_actions.add_parser(action, help=help_text)
+        role_change.add_argument("login", help="account id, email or username")
+        role_change.add_argument("role")
+    for action, help_text in (
+        ("disable", "refuse every sign-in and refresh; revoke every session"),
+        ("enable", "let a disabled account sign in again"),
+    ):
+        account_action = account_actions.add_parser(action, help=help_text)
+        account_action.add_argument("login", help="account id, email or username")
+    commands.add_parser(
+        "purge", help="delete expired throttles, sessions, refresh tokens and old audit events"
+    )
+    args = parser.parse_args(_kid_as_operand(list(sys.argv[1:] if argv is None else argv)))
 
+    if args.command == "keys" and args.action == "generate-kek":
+        # Before the settings: an operator replacing a refused key must be able to run it.
+        from auth_service import kek
+
+        print(kek.generate())
+        return
     settings = Settings()
     if args.command != "healthcheck":
         configure_logging("auth", settings.log_level)
@@ -87,6 +117,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         except admin_commands.CommandError as exc:
             print(f"auth-service: {exc}", file=sys.stderr)
             sys.exit(1)
+
+
+def _kid_as_operand(argv: list[str]) -> list[str]:
+    """`keys retire|revoke KID`: a kid may begin with '-' (a base64url thumbprint can),
+    which argparse would read as an option; a `--` before it makes it the operand."""
+    if (
+        len(argv) == 3
+        and argv[0] == "keys"
+        and argv[1] in ("retire", "revoke")
+        and argv[2].startswith("-")
+        and argv[2] not in ("-h", "--help", "--")
+    ):
+        return [*argv[:2], "--", argv[2]]
+    return argv
 
 
 def _healthy(settings: Settings) -> bool:

@@ -15,10 +15,16 @@ from sqlalchemy.ext.asyncio import (
 
 
 def create_engine(database_url: str) -> AsyncEngine:
-    """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (connections checked)."""
+    """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (connections checked).
+
+    `hide_parameters`: a database error's message otherwise quotes the statement's
+    parameters, and with them whatever the request carried, into the log.
+    """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_async_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+        )
 
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -27,7 +33,12 @@ def create_engine(database_url: str) -> AsyncEngine:
     # asyncio wait instead, in arrival order. (Each replica still has its own connection;
     # busy_timeout covers those, and the CLI.)
     engine = create_async_engine(
-        url, connect_args={"timeout": 15}, pool_size=1, max_overflow=0, pool_timeout=30
+        url,
+        connect_args={"timeout": 15},
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=30,
+        hide_parameters=True,
     )
 
     @event.listens_for(engine.sync_engine, "connect")

@@ -11,9 +11,11 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from auth_service.accounts import PasswordRules
+from auth_service.clock import utcnow
 from auth_service.db import Session
 from auth_service.grants import Issuance
 from auth_service.models import Account
+from auth_service.sessions import live_session_account
 from auth_service.tokens import AccessTokenClaims, InvalidAccessTokenError, verify_access_token
 
 # Relative, so Swagger UI's Authorize button works through the gateway and directly alike.
@@ -53,15 +55,18 @@ async def current_caller(
     issuance: Annotated[Issuance, Depends(get_issuance)],
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Caller:
-    """The signed-in account, from an access token (RFC 6750), still enabled."""
+    """The signed-in account, from an access token (RFC 6750): a valid signature is not
+    enough, its session (`sid`) must still be live and its account enabled, so that a
+    revocation (logout, password change, refresh-token reuse, disable) takes effect on
+    auth's own endpoints at once, not when the token expires."""
     if token is None:
         raise _unauthorized(None)
     try:
         claims = verify_access_token(token, issuance.keys, issuance.issuer)
     except InvalidAccessTokenError:
         raise _unauthorized("invalid_token") from None
-    account = await db.get(Account, claims.account_id)
-    if account is None or account.disabled:
+    account = await live_session_account(db, claims.account_id, claims.session_id, utcnow())
+    if account is None:
         raise _unauthorized("invalid_token")
     return Caller(account, claims)
 

@@ -5,14 +5,19 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import audit, sessions, throttling
-from auth_service.accounts import find_by_login
+from auth_service import audit, sessions
 from auth_service.audit import Event
 from auth_service.clock import utcnow
 from auth_service.keys import SigningKeyStore
 from auth_service.oauth import OAuthError, parse_scope
 from auth_service.passwords import PasswordHasher, normalize
 from auth_service.sessions import IssuedSession, RefreshTokenRejectedError, SessionPolicy
+from auth_service.sign_in import (
+    BadCredentialsError,
+    PasswordAttempt,
+    ThrottledError,
+    check_password,
+)
 from auth_service.throttling import ThrottlePolicy
 from auth_service.tokens import TokenIssuer, issue_access_token
 
@@ -63,9 +68,12 @@ def _token_response(
     }
 
 
-def _throttled(seconds: int) -> OAuthError:
+def throttled(seconds: int) -> OAuthError:
+    """429 with Retry-After. `invalid_grant`, the code RFC 6749 §5.2 gives to credentials
+    that do not work, which every stock client knows; `slow_down` is RFC 8628's, for the
+    device flow's polling, and unknown to most token clients."""
     return OAuthError(
-        "slow_down",
+        "invalid_grant",
         f"Too many failed sign-ins; try again in {seconds} seconds.",
         status=429,
         headers={"Retry-After": str(seconds)},
@@ -75,40 +83,21 @@ def _throttled(seconds: int) -> OAuthError:
 async def password_grant(
     db: AsyncSession, issuance: Issuance, request: GrantRequest, *, username: str, password: str
 ) -> dict[str, Any]:
-    """Sign in with an email or username and a password.
-
-    Unknown account and wrong password take the same path (a dummy hash is checked), so
-    they answer the same, in the same time, and count against the same throttles.
-    """
+    """Sign in with an email or username and a password (the throttled check of
+    `sign_in.check_password`), then start a session."""
     scope = parse_scope(request.scope, issuance.scopes)
     keys_ready(issuance.keys)
-    now = utcnow()
-    account = await find_by_login(db, username)
-    account_key = throttling.account_key(str(account.id) if account else None, username)
-    address_key = throttling.address_key(request.client_address)
-    wait = await throttling.retry_after(db, [account_key, address_key], now)
-    await db.commit()  # end the read; the writes below start their own transaction
-    if wait is not None:
-        raise _throttled(wait)
+    attempt = PasswordAttempt(
+        username, password, request.client_address, "password_grant", request.client_id
+    )
+    try:
+        account = await check_password(db, issuance.hasher, issuance.throttle, attempt)
+    except ThrottledError as exc:
+        raise throttled(exc.retry_after) from None
+    except BadCredentialsError:
+        raise OAuthError("invalid_grant", BAD_CREDENTIALS) from None
 
-    verified = await issuance.hasher.verify(password, account.password_hash if account else None)
     now = utcnow()
-    if not verified or account is None or account.disabled:
-        policy = issuance.throttle
-        await throttling.record_failure(db, account_key, policy.free_per_account, policy, now)
-        await throttling.record_failure(db, address_key, policy.free_per_address, policy, now)
-        audit.record(
-            db,
-            Event.LOGIN_FAILED,
-            now=now,
-            account_id=account.id if account else None,
-            client_address=request.client_address,
-            client_id=request.client_id,
-        )
-        await db.commit()
-        raise OAuthError("invalid_grant", BAD_CREDENTIALS)
-
-    await throttling.clear(db, account_key)
     if issuance.hasher.needs_rehash(account.password_hash):
         account.password_hash = await issuance.hasher.hash(normalize(password))
         audit.record(db, Event.PASSWORD_REHASHED, now=now, account_id=account.id)
@@ -154,12 +143,18 @@ async def refresh_grant(
 
 
 def keys_ready(keys: SigningKeyStore) -> None:
-    """Refuse before any work while this replica has no signing key loaded."""
+    """Refuse before any work while this replica has no signing key loaded.
+
+    503 with Retry-After: the status says "try again", as HTTP clients and retry
+    middleware read it. RFC 6749 §5.2 has no code for a server that cannot serve; of its
+    codes, `invalid_request` is the one that makes no claim about the client's
+    credentials (`invalid_grant` would make a client drop a good refresh token).
+    """
     try:
         keys.signing_key(utcnow())
     except LookupError:
         raise OAuthError(
-            "temporarily_unavailable",
+            "invalid_request",
             "No signing key is available yet; try again shortly.",
             status=503,
             headers={"Retry-After": "1"},

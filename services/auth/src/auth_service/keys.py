@@ -1,10 +1,13 @@
 """Signing keys: generation, encryption at rest, rotation, retirement and the key set (JWKS).
 
 A key's life: `next` (published, not signing) -> `active` (signing) -> `retired` (published
-until every token it signed has expired) -> unpublished. Which key signs is decided by time
-alone: the newest key whose `activates_at` has passed. Every replica therefore switches at
-the same moment without talking to the others, and because a `next` key is published for
-longer than the key set may be cached, every verifier knows it before it signs anything.
+until every token it signed has expired) -> unpublished. A compromised key is `revoked`:
+unpublished and never used again at once, with another key put in charge.
+
+Which key signs is decided by time alone: the newest key whose `activates_at` has passed.
+Every replica therefore switches at the same moment without talking to the others, and
+because a `next` key is published for longer than the key set may be cached, every
+verifier knows it before it signs anything.
 """
 
 import asyncio
@@ -29,6 +32,8 @@ from auth_service.clock import utcnow
 from auth_service.models import SigningKey
 
 ALGORITHM = "RS256"
+# States of a key that may sign (now or later); `retired` and `revoked` never sign again.
+LIVE_STATES = ("next", "active")
 KEY_BITS = 2048
 _NONCE_BYTES = 12
 _KEK_INFO = b"auth-service signing-key encryption v1"
@@ -123,13 +128,15 @@ async def add_key(
     sequence: int,
     publish_delay: timedelta,
 ) -> SigningKey:
-    """Insert a new key (`active` at once without a delay, else `next`) and commit.
+    """Insert a new key (`active` at once without a delay, else `next`); flushed, not
+    committed.
 
     The delay counts from the insert, after the (slow) key generation.
 
     `sequence` is the last one seen when the caller decided to add a key, plus one: when
     another writer added a key since, the unique sequence makes this insert fail
-    (`IntegrityError`), and the caller decides whether losing that race matters.
+    (`IntegrityError`, at the flush or the caller's commit), and the caller decides
+    whether losing that race matters.
     """
     private_key = await asyncio.to_thread(generate_private_key)
     jwk = public_jwk(private_key)
@@ -145,7 +152,7 @@ async def add_key(
         activates_at=activates_at,
     )
     session.add(key)
-    await session.commit()
+    await session.flush()
     return key
 
 
@@ -155,13 +162,14 @@ async def ensure_signing_key(session: AsyncSession, encryption: KeyEncryption) -
     signing = await session.scalar(
         select(func.count())
         .select_from(SigningKey)
-        .where(SigningKey.state != "retired", SigningKey.activates_at <= utcnow())
+        .where(SigningKey.state.in_(LIVE_STATES), SigningKey.activates_at <= utcnow())
     )
     await session.commit()
     if signing:
         return
     try:
         key = await add_key(session, encryption, sequence=last + 1, publish_delay=timedelta(0))
+        await session.commit()
     except IntegrityError:
         # Another replica created it first; its key is the one everybody uses.
         await session.rollback()
@@ -173,7 +181,8 @@ async def ensure_signing_key(session: AsyncSession, encryption: KeyEncryption) -
 async def rotate(
     session: AsyncSession, encryption: KeyEncryption, timings: KeyTimings
 ) -> SigningKey:
-    """Add a `next` key that signs once it has been published for `publish_delay`."""
+    """Add a `next` key that signs once it has been published for `publish_delay`
+    (flushed; the caller commits)."""
     last = await _last_sequence(session)
     try:
         key = await add_key(
@@ -195,7 +204,7 @@ async def settle(session: AsyncSession, timings: KeyTimings) -> None:
     keys = list(
         await session.scalars(
             select(SigningKey)
-            .where(SigningKey.state != "retired", SigningKey.activates_at <= now)
+            .where(SigningKey.state.in_(LIVE_STATES), SigningKey.activates_at <= now)
             .order_by(SigningKey.activates_at.desc(), SigningKey.sequence.desc())
         )
     )
@@ -214,7 +223,7 @@ async def settle(session: AsyncSession, timings: KeyTimings) -> None:
         retired_at = newest.activates_at
         await session.execute(
             update(SigningKey)
-            .where(SigningKey.kid == key.kid, SigningKey.state != "retired")
+            .where(SigningKey.kid == key.kid, SigningKey.state.in_(LIVE_STATES))
             .values(
                 state="retired",
                 retired_at=retired_at,
@@ -225,35 +234,90 @@ async def settle(session: AsyncSession, timings: KeyTimings) -> None:
     await session.commit()
 
 
-async def retire(session: AsyncSession, kid: str, timings: KeyTimings) -> SigningKey:
-    """Retire a key by hand. The key signing now cannot be retired until another replaces it."""
-    now = utcnow()
+async def _signing_now(session: AsyncSession, now: datetime) -> SigningKey | None:
+    """The key every replica signs with at `now`: the newest live one already activated."""
+    return await session.scalar(
+        select(SigningKey)
+        .where(SigningKey.state.in_(LIVE_STATES), SigningKey.activates_at <= now)
+        .order_by(SigningKey.activates_at.desc(), SigningKey.sequence.desc())
+        .limit(1)
+    )
+
+
+async def _live_key(session: AsyncSession, kid: str) -> SigningKey:
     key = await session.get(SigningKey, kid)
     if key is None:
         raise KeyOperationError(f"no key with kid {kid!r}")
-    if key.state == "retired":
-        raise KeyOperationError(f"key {kid} is already retired")
+    if key.state not in LIVE_STATES:
+        raise KeyOperationError(f"key {kid} is already {key.state}")
+    return key
+
+
+async def retire(session: AsyncSession, kid: str, timings: KeyTimings) -> SigningKey:
+    """Retire a key by hand (not committed). The key signing now cannot be retired until
+    another replaces it."""
+    now = utcnow()
+    key = await _live_key(session, kid)
     state = effective_state(key, now)
     if state == "active":
-        current = await session.scalar(
-            select(SigningKey)
-            .where(SigningKey.state != "retired", SigningKey.activates_at <= now)
-            .order_by(SigningKey.activates_at.desc(), SigningKey.sequence.desc())
-            .limit(1)
-        )
+        current = await _signing_now(session, now)
         if current is not None and current.kid == key.kid:
             raise KeyOperationError(
                 f"key {kid} is the one signing now: run `keys rotate` and retire it once "
-                "the new key is active (that happens by itself)"
+                "the new key is active (that happens by itself), or `keys revoke` it"
             )
     # A `next` key never signed anything: it can leave the key set at once.
     published_until = now + timings.retention if state == "active" else now
     key.state = "retired"
     key.retired_at = now
     key.published_until = published_until
-    await session.commit()
     log.info("signing_key_retired", kid=kid)
     return key
+
+
+@dataclass(frozen=True)
+class Revocation:
+    revoked: SigningKey
+    # The key put in charge, when the revoked one was signing.
+    replacement: SigningKey | None
+
+
+async def revoke(
+    session: AsyncSession, encryption: KeyEncryption, kid: str, now: datetime
+) -> Revocation:
+    """Pull a compromised key at once (not committed): it leaves the key set and never
+    signs again. When it was the signing key, another signs from now on: the earliest
+    `next` key (already published, so verifiers may know it), else a new one.
+
+    Every replica follows within KEY_REFRESH_SECONDS of the commit.
+    """
+    key = await _live_key(session, kid)
+    signing = await _signing_now(session, now)
+    key.state = "revoked"
+    key.retired_at = key.retired_at or now
+    key.published_until = now
+    replacement = None
+    if signing is not None and signing.kid == key.kid:
+        replacement = await session.scalar(
+            select(SigningKey)
+            .where(SigningKey.state == "next", SigningKey.kid != kid)
+            .order_by(SigningKey.activates_at, SigningKey.sequence)
+            .limit(1)
+        )
+        if replacement is not None:
+            replacement.state = "active"
+            replacement.activates_at = now
+        else:
+            replacement = await add_key(
+                session,
+                encryption,
+                sequence=await _last_sequence(session) + 1,
+                publish_delay=timedelta(0),
+            )
+    log.warning(
+        "signing_key_revoked", kid=kid, replacement=replacement.kid if replacement else None
+    )
+    return Revocation(key, replacement)
 
 
 @dataclass(frozen=True)
@@ -306,7 +370,7 @@ class SigningKeyStore:
         published = [key for key in keys if is_published(key, now)]
         signers = []
         for key in keys:
-            if key.state == "retired":
+            if key.state not in LIVE_STATES:
                 continue
             private_key = self._decrypted.get(key.kid)
             if private_key is None:

@@ -10,12 +10,14 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from auth_service import retention
 from auth_service.accounts import PasswordRules
 from auth_service.db import Database
 from auth_service.grants import Issuance
 from auth_service.keys import KeyEncryption, KeyTimings, SigningKeyStore
 from auth_service.oauth import NO_STORE, OAuthError
 from auth_service.passwords import PasswordHasher
+from auth_service.retention import RetentionPolicy
 from auth_service.routes import accounts, health, oauth, well_known
 from auth_service.sessions import SessionPolicy
 from auth_service.settings import Settings
@@ -46,6 +48,15 @@ def key_timings(settings: Settings) -> KeyTimings:
     )
 
 
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    """How long each kind of row is kept, from the settings."""
+    return RetentionPolicy(
+        throttle_window=timedelta(seconds=settings.login_throttle_window_seconds),
+        sessions=timedelta(seconds=settings.session_retention_seconds),
+        audit=timedelta(seconds=settings.audit_retention_seconds),
+    )
+
+
 def _body_too_large(path: str, detail: str) -> Response:
     # The token and revocation endpoints answer errors as RFC 6749 §5.2 says.
     if path in _OAUTH_PATHS:
@@ -58,12 +69,17 @@ async def _oauth_error(_request: Request, exc: Exception) -> JSONResponse:
     return exc.response()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; every route lives under `/auth`, the same directly and via the gateway."""
+def create_app(
+    settings: Settings | None = None, *, password_hasher: PasswordHasher | None = None
+) -> FastAPI:
+    """Build the app; every route lives under `/auth`, the same directly and via the gateway.
+
+    `password_hasher` replaces the one the settings describe (tests count its checks).
+    """
     settings = settings or Settings()
     configure_logging("auth", settings.log_level)
     database = Database(settings.database_url)
-    hasher = PasswordHasher(settings.bcrypt_cost, settings.hash_threads)
+    hasher = password_hasher or PasswordHasher(settings.bcrypt_cost, settings.hash_threads)
     keys = SigningKeyStore(
         database.sessions,
         KeyEncryption(settings.key_encryption_key.get_secret_value()),
@@ -84,11 +100,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             absolute_ttl=timedelta(seconds=settings.refresh_token_absolute_ttl_seconds),
         ),
         throttle=ThrottlePolicy(
-            free_per_account=settings.login_free_attempts_per_account,
+            free_per_pair=settings.login_free_attempts_per_account_address,
             free_per_address=settings.login_free_attempts_per_address,
+            free_per_login=settings.login_free_attempts_per_account,
             base_seconds=settings.login_throttle_base_seconds,
             max_seconds=settings.login_throttle_max_seconds,
             window_seconds=settings.login_throttle_window_seconds,
+            targeted_first_wait_seconds=settings.login_targeted_first_wait_seconds,
         ),
         scopes=settings.scope_set,
     )
@@ -100,13 +118,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await keys.bootstrap()
         except Exception as exc:  # the database may not be up yet: keep trying in the background
             log.warning("signing_keys_not_loaded", error=type(exc).__name__)
-        refresher = asyncio.create_task(keys.keep_fresh(settings.key_refresh_seconds))
+        tasks = [asyncio.create_task(keys.keep_fresh(settings.key_refresh_seconds))]
+        if settings.purge_interval_seconds:
+            purging = retention.keep_purging(
+                database.sessions, retention_policy(settings), settings.purge_interval_seconds
+            )
+            tasks.append(asyncio.create_task(purging))
         try:
             yield
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await database.dispose()
 
     app = FastAPI(

@@ -60,8 +60,9 @@ class SessionFamily(Base):
     client_id: Mapped[str | None] = mapped_column(String(64))
     scope: Mapped[str] = mapped_column(String(1024))
     created_at: Mapped[datetime]
-    expires_at: Mapped[datetime]
-    revoked_at: Mapped[datetime | None]
+    # Indexed for the retention purge, which deletes sessions ended long enough ago.
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(index=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
 
 
@@ -79,7 +80,7 @@ class RefreshToken(Base):
     )
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     issued_at: Mapped[datetime]
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # the retention purge
     used_at: Mapped[datetime | None]
 
 
@@ -91,7 +92,9 @@ class SigningKey(Base):
     """
 
     __tablename__ = "signing_keys"
-    __table_args__ = (CheckConstraint("state IN ('next', 'active', 'retired')", name="state"),)
+    __table_args__ = (
+        CheckConstraint("state IN ('next', 'active', 'retired', 'revoked')", name="state"),
+    )
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
     sequence: Mapped[int] = mapped_column(Integer, unique=True)
@@ -107,14 +110,16 @@ class SigningKey(Base):
 
 
 class LoginThrottle(Base):
-    """Failed sign-ins counted per account or per client address, shared by every replica."""
+    """Sign-in attempts counted per login name, per client address and per both, shared by
+    every replica (`throttling.py`). An attempt counts as a failure from its reservation
+    until a correct password releases it."""
 
     __tablename__ = "login_throttles"
 
-    # `account:<id or name tried>` or `address:<ip>`.
+    # `login:<sha256>`, `pair:<sha256>` or `address:<ip or /64>`.
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer)
-    last_failure_at: Mapped[datetime]
+    last_failure_at: Mapped[datetime] = mapped_column(index=True)  # the retention purge
     blocked_until: Mapped[datetime | None]
 
 

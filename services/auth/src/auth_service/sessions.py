@@ -346,3 +346,23 @@ async def revoke_account_sessions(
         statement = statement.where(SessionFamily.id != keep)
     result = await db.execute(statement)
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def live_session_account(
+    db: AsyncSession, account_id: uuid.UUID, session_id: uuid.UUID | None, now: datetime
+) -> Account | None:
+    """The account of an access token, when the session it names (`sid`) is neither revoked
+    nor expired and the account is enabled; None otherwise (one query)."""
+    if session_id is None:
+        return None
+    return await db.scalar(
+        select(Account)
+        .join(SessionFamily, SessionFamily.account_id == Account.id)
+        .where(
+            Account.id == account_id,
+            Account.disabled.is_(False),
+            SessionFamily.id == session_id,
+            SessionFamily.revoked_at.is_(None),
+            SessionFamily.expires_at > now,
+        )
+    )

@@ -7,11 +7,10 @@ from typing import Literal, Self
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from auth_service import kek
+from auth_service.kek import DEVELOPMENT_KEY_ENCRYPTION_KEY
 from service_kit.body_limit import DEFAULT_MAX_BODY_BYTES
 from service_kit.client_address import TrustedProxies
-
-# Published so that a development stack starts with no setup; refused anywhere else.
-DEVELOPMENT_KEY_ENCRYPTION_KEY = "development-only-key-encryption-key-change-me"
 
 
 class Settings(BaseSettings):
@@ -28,6 +27,8 @@ class Settings(BaseSettings):
         "", validation_alias=AliasChoices("AUTH_DATABASE_URL", "DATABASE_URL")
     )
     public_url: str = Field("", validation_alias="PUBLIC_URL")
+    # The development default lets a development stack start with no setup; outside
+    # development only a value kek.problem_with accepts is (at least 32 random bytes).
     key_encryption_key: SecretStr = Field(
         SecretStr(DEVELOPMENT_KEY_ENCRYPTION_KEY), validation_alias="KEY_ENCRYPTION_KEY"
     )
@@ -73,14 +74,24 @@ class Settings(BaseSettings):
         600, gt=0, validation_alias="KEY_PUBLISH_DELAY_SECONDS"
     )
 
-    # Login throttling, per account and per client address: that many failures are free,
-    # each further one blocks for base * 2^n seconds (capped); failures older than the
-    # window are forgotten.
-    login_free_attempts_per_account: int = Field(
-        5, ge=1, validation_alias="LOGIN_FREE_ATTEMPTS_PER_ACCOUNT"
+    # Login throttling (throttling.py): failures of one login name from one address, of
+    # one address on every login, and of one login from every address (that last count
+    # never refuses; past it, each failing address waits the longest wait). Beyond the free
+    # ones each failure blocks for base * 2^n seconds (capped); failures are forgotten
+    # after the window without failure or wait.
+    login_free_attempts_per_account_address: int = Field(
+        5, ge=1, validation_alias="LOGIN_FREE_ATTEMPTS_PER_ACCOUNT_ADDRESS"
     )
     login_free_attempts_per_address: int = Field(
         20, ge=1, validation_alias="LOGIN_FREE_ATTEMPTS_PER_ADDRESS"
+    )
+    login_free_attempts_per_account: int = Field(
+        10, ge=1, validation_alias="LOGIN_FREE_ATTEMPTS_PER_ACCOUNT"
+    )
+    # On a targeted login, an address's first failure waits only this (a typo); bounded,
+    # since it is the one wait the owner may meet.
+    login_targeted_first_wait_seconds: float = Field(
+        5, gt=0, le=30, validation_alias="LOGIN_TARGETED_FIRST_WAIT_SECONDS"
     )
     login_throttle_base_seconds: float = Field(
         1, gt=0, validation_alias="LOGIN_THROTTLE_BASE_SECONDS"
@@ -90,6 +101,17 @@ class Settings(BaseSettings):
     )
     login_throttle_window_seconds: float = Field(
         900, gt=0, validation_alias="LOGIN_THROTTLE_WINDOW_SECONDS"
+    )
+
+    # Retention: a periodic purge in every replica (0 turns it off; `auth-service purge`
+    # does the same by hand) deletes ended sessions and expired refresh tokens after the
+    # session retention, and audit events after the audit retention.
+    purge_interval_seconds: float = Field(3600, ge=0, validation_alias="PURGE_INTERVAL_SECONDS")
+    session_retention_seconds: int = Field(
+        7 * 86_400, ge=0, validation_alias="SESSION_RETENTION_SECONDS"
+    )
+    audit_retention_seconds: int = Field(
+        365 * 86_400, ge=0, validation_alias="AUDIT_RETENTION_SECONDS"
     )
 
     @field_validator("trusted_proxies")
@@ -112,18 +134,23 @@ class Settings(BaseSettings):
                 "KEY_PUBLISH_DELAY_SECONDS must exceed JWKS_MAX_AGE_SECONDS + KEY_REFRESH_SECONDS: "
                 "a new key must be in every cached key set before it signs"
             )
+        if self.login_throttle_window_seconds < self.login_throttle_max_seconds:
+            raise ValueError(
+                "LOGIN_THROTTLE_WINDOW_SECONDS must be at least LOGIN_THROTTLE_MAX_SECONDS: "
+                "failures forgotten sooner would let an address guess more often than the "
+                "longest wait allows (the README's bound)"
+            )
         if self.refresh_token_absolute_ttl_seconds < self.refresh_token_idle_ttl_seconds:
             raise ValueError(
                 "REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS must be at least REFRESH_TOKEN_IDLE_TTL_SECONDS"
             )
-        if (
-            self.environment != "development"
-            and self.key_encryption_key.get_secret_value() == DEVELOPMENT_KEY_ENCRYPTION_KEY
-        ):
-            raise ValueError(
-                "KEY_ENCRYPTION_KEY is the published development default; "
-                "set a secret of your own outside ENVIRONMENT=development"
-            )
+        if self.environment != "development":
+            problem = kek.problem_with(self.key_encryption_key.get_secret_value())
+            if problem is not None:
+                raise ValueError(
+                    f"KEY_ENCRYPTION_KEY is refused outside ENVIRONMENT=development: {problem}; "
+                    "`auth-service keys generate-kek` prints a good one"
+                )
         return self
 
     @property

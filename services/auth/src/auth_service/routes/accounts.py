@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from auth_service import accounts, audit, throttling
+from auth_service import accounts, audit
 from auth_service.accounts import AccountTakenError, InvalidAccountFieldError
 from auth_service.audit import Event
 from auth_service.clock import utcnow
@@ -17,6 +17,12 @@ from auth_service.db import Session
 from auth_service.dependencies import ClientAddress, CurrentCaller, IssuanceDep, PasswordRulesDep
 from auth_service.passwords import PasswordPolicyError
 from auth_service.sessions import RevokedReason, revoke_account_sessions
+from auth_service.sign_in import (
+    BadCredentialsError,
+    PasswordAttempt,
+    ThrottledError,
+    check_password,
+)
 from service_kit.openapi import GATEWAY_RATE_LIMITED, problem_response, problem_responses
 from service_kit.problems import problem
 
@@ -138,28 +144,19 @@ async def change_password(
     address: ClientAddress,
 ) -> Response:
     """Change the password (the current one is required); every other session is revoked,
-    the caller's own stays signed in."""
+    the caller's own stays signed in. The current password goes through the same throttled
+    check as a sign-in: 403 when wrong, 429 with Retry-After when throttled."""
     account = caller.account
-    key = throttling.account_key(str(account.id), "")
-    now = utcnow()
-    wait = await throttling.retry_after(db, [key], now)
-    await db.commit()
-    if wait is not None:
+    attempt = PasswordAttempt(account.email, body.current_password, address, "password_change")
+    try:
+        await check_password(db, rules.hasher, issuance.throttle, attempt)
+    except ThrottledError as exc:
         return problem(
-            429, "Too many wrong passwords; try again later.", headers={"Retry-After": str(wait)}
+            429,
+            "Too many wrong passwords; try again later.",
+            headers={"Retry-After": str(exc.retry_after)},
         )
-    if not await rules.hasher.verify(body.current_password, account.password_hash):
-        policy = issuance.throttle
-        await throttling.record_failure(db, key, policy.free_per_account, policy, utcnow())
-        audit.record(
-            db,
-            Event.LOGIN_FAILED,
-            now=utcnow(),
-            account_id=account.id,
-            client_address=address,
-            purpose="password_change",
-        )
-        await db.commit()
+    except BadCredentialsError:
         return problem(403, "The current password is incorrect.")
     try:
         await accounts.change_password(
@@ -172,7 +169,9 @@ async def change_password(
             client_address=address,
         )
     except PasswordPolicyError as exc:
-        await db.rollback()
+        # Refused before any change: what is left to commit is the throttle's release
+        # (the current password was right).
+        await db.commit()
         return _field_problem(422, "new_password", str(exc), exc.rule)
     return Response(status_code=204)
 

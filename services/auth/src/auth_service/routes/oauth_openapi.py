@@ -25,8 +25,7 @@ _OAUTH_ERROR_BODY = {
                 "error": {
                     "type": "string",
                     "description": "`invalid_request`, `invalid_client`, `invalid_grant`, "
-                    "`unsupported_grant_type`, `invalid_scope`, `slow_down`, "
-                    "`temporarily_unavailable`",
+                    "`unsupported_grant_type` or `invalid_scope`",
                 },
                 "error_description": {"type": "string"},
             },
@@ -133,13 +132,13 @@ TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _INVALID_CLIENT,
     413: _BODY_TOO_LARGE,
     429: {
-        "description": "Too many failed sign-ins for the account or the address (RFC 6749 "
-        "`slow_down`), or the gateway's per-address rate limit (plain text)",
+        "description": "Too many failed sign-ins for the account or the address "
+        "(`invalid_grant`), or the gateway's per-address rate limit (plain text)",
         "headers": {RETRY_AFTER: RETRY_AFTER_SECONDS},
         "content": {**_OAUTH_ERROR_BODY, **GATEWAY_RATE_LIMITED["content"]},
     },
     503: _oauth_error(
-        "`temporarily_unavailable`: no signing key is loaded yet",
+        "`invalid_request`: no signing key is loaded yet",
         {RETRY_AFTER: RETRY_AFTER_SECONDS},
     ),
 }

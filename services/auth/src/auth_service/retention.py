@@ -1,0 +1,143 @@
+"""Retention: what the service no longer needs is deleted, by `auth-service purge` and by a
+periodic task in every replica.
+
+- throttle rows the throttle has forgotten (a window without failure or wait);
+- refresh tokens expired for longer than the session retention (a spent token is kept
+  until then: presenting it again is how reuse is detected);
+- sessions ended (revoked or expired) for longer than the session retention;
+- audit events older than the audit retention.
+
+Safe with several replicas: deletes go in batches, each its own transaction, and on
+PostgreSQL each batch first takes a transaction-scoped advisory lock, so one replica purges
+at a time and the others skip the round; on SQLite the single writer serialises them.
+"""
+
+import asyncio
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import delete, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from auth_service.clock import utcnow
+from auth_service.models import AuditEvent, LoginThrottle, RefreshToken, SessionFamily
+
+BATCH_ROWS = 5000
+# pg_try_advisory_xact_lock's key: any constant the service uses for nothing else.
+_ADVISORY_LOCK = 0x617574685F707267  # "auth_prg"
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long each kind of row is kept (the *_RETENTION_SECONDS settings)."""
+
+    throttle_window: timedelta
+    sessions: timedelta
+    audit: timedelta
+
+
+@dataclass
+class Purged:
+    """Rows deleted, by kind; `skipped` when another replica was purging."""
+
+    throttles: int = 0
+    refresh_tokens: int = 0
+    sessions: int = 0
+    audit_events: int = 0
+    skipped: bool = field(default=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _purges(policy: RetentionPolicy, now: datetime) -> list[tuple[str, Any, Any]]:
+    """(name, primary-key column, condition) of each kind of row to delete, in order."""
+    throttle_cutoff = now - policy.throttle_window
+    session_cutoff = now - policy.sessions
+    return [
+        (
+            "throttles",
+            LoginThrottle.key,
+            # A wait always ends after the last failure: the first test uses the index.
+            (LoginThrottle.last_failure_at < throttle_cutoff)
+            & or_(
+                LoginThrottle.blocked_until.is_(None),
+                LoginThrottle.blocked_until < throttle_cutoff,
+            ),
+        ),
+        ("refresh_tokens", RefreshToken.id, RefreshToken.expires_at < session_cutoff),
+        (
+            "sessions",
+            SessionFamily.id,
+            or_(
+                SessionFamily.expires_at < session_cutoff,
+                SessionFamily.revoked_at < session_cutoff,
+            ),
+        ),
+        ("audit_events", AuditEvent.id, AuditEvent.occurred_at < now - policy.audit),
+    ]
+
+
+async def _claim(db: AsyncSession) -> bool:
+    """This transaction may purge: always on SQLite; on PostgreSQL unless another holds
+    the lock."""
+    if db.get_bind().dialect.name != "postgresql":
+        return True
+    claimed = await db.scalar(
+        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK}
+    )
+    return bool(claimed)
+
+
+async def purge(
+    sessions: async_sessionmaker[AsyncSession],
+    policy: RetentionPolicy,
+    now: datetime,
+    *,
+    batch_rows: int = BATCH_ROWS,
+) -> Purged:
+    """Delete every row past its retention at `now`, batch by batch (each committed)."""
+    purged = Purged()
+    for name, key, condition in _purges(policy, now):
+        while True:
+            async with sessions() as db:
+                if not await _claim(db):
+                    purged.skipped = True
+                    return purged
+                # SKIP LOCKED: never wait on a row a request holds (a reservation re-counting
+                # a forgotten throttle row), so the purge can never be half of a deadlock.
+                batch = (
+                    select(key).where(condition).limit(batch_rows).with_for_update(skip_locked=True)
+                )
+                result = await db.execute(
+                    delete(key.table)
+                    .where(key.in_(batch))
+                    .execution_options(synchronize_session=False)
+                )
+                await db.commit()
+            deleted = int(getattr(result, "rowcount", 0) or 0)
+            setattr(purged, name, getattr(purged, name) + deleted)
+            if deleted < batch_rows:
+                break
+    return purged
+
+
+async def keep_purging(
+    sessions: async_sessionmaker[AsyncSession], policy: RetentionPolicy, interval: float
+) -> None:
+    """Purge every `interval` seconds, for as long as the service runs."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            purged = await purge(sessions, policy, utcnow())
+        except Exception as exc:  # the database may be down: try again next round
+            log.warning("purge_failed", error=type(exc).__name__)
+            continue
+        if purged.skipped or any(
+            value for name, value in purged.as_dict().items() if name != "skipped"
+        ):
+            log.info("purged", **purged.as_dict())
