@@ -80,7 +80,7 @@ def _asset(name: str) -> _Asset:
 @cache
 def oauth2_redirect_script() -> str:
     """The script of FastAPI's OAuth 2 redirect page (Swagger UI's), as a file of its own."""
-    page = get_swagger_ui_oauth2_redirect_html().body.decode()
+    page = bytes(get_swagger_ui_oauth2_redirect_html().body).decode()
     match = re.search(r"<script>(.*)</script>", page, re.DOTALL)
     if match is None:
         raise RuntimeError("FastAPI's OAuth 2 redirect page has no script")
@@ -141,8 +141,10 @@ def install_docs(
     """Serve Swagger UI at `<prefix>/docs` for the app's document (`app.openapi_url`).
 
     Create the app with `docs_url=None` (FastAPI's CDN page, and its OAuth 2 redirect at
-    `/docs/oauth2-redirect`, outside the service's prefix, would otherwise be added too).
-    `init_oauth` is passed to Swagger UI's `initOAuth`.
+    `/docs/oauth2-redirect`, outside the service's prefix, would otherwise be added too),
+    and call this before adding the service's routes: the first route that matches a path
+    answers it, and `<prefix>/{id}` would take `<prefix>/docs`. `init_oauth` is passed to
+    Swagger UI's `initOAuth`.
     """
     if app.openapi_url is None:
         raise ValueError("the app has no OpenAPI document to show")

@@ -142,6 +142,7 @@ def create_app(
         openapi_url=f"{PREFIX}/openapi.json",
         lifespan=lifespan,
     )
+    install_docs(app, PREFIX, init_oauth={"usePkceWithAuthorizationCodeGrant": False})
     app.state.settings = settings
     app.state.database = database
     app.state.issuance = issuance
@@ -161,7 +162,6 @@ def create_app(
     app.include_router(oauth.router, prefix=PREFIX)
     app.include_router(well_known.router)
     install_problem_documents(app)
-    install_docs(app, PREFIX, init_oauth={"usePkceWithAuthorizationCodeGrant": False})
     return app
 
 

@@ -65,6 +65,7 @@ def create_app(
         openapi_url=f"{PREFIX}/openapi.json",
         lifespan=lifespan,
     )
+    install_docs(app, PREFIX)
     app.state.settings = settings
     app.state.database = database
     install_problem_handlers(app)
@@ -78,5 +79,4 @@ def create_app(
     app.include_router(health.router, prefix=PREFIX)
     app.include_router(profiles.router, prefix=PREFIX)
     install_problem_documents(app)
-    install_docs(app, PREFIX)
     return app

@@ -5,7 +5,7 @@ returned as is, so `response_model` only documents it (FastAPI would validate it
 """
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
@@ -27,7 +27,9 @@ def _answer(body: BaseModel) -> Response:
 
 
 # A service's own token (client_credentials) has no profile.
-_NOT_A_PERSON = {403: problem_response(403, "A service's token: it has no profile.", headers={})}
+_NOT_A_PERSON: dict[int | str, dict[str, Any]] = {
+    403: problem_response(403, "A service's token: it has no profile.", headers={})
+}
 
 
 @router.get("/me", response_model=Profile, responses=_NOT_A_PERSON)
