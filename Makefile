@@ -16,7 +16,7 @@ export PYTHONUNBUFFERED := 1
 SERVICES := services/auth services/users libs/service-kit libs/auth-client
 
 .PHONY: help sync run migrate test test-unit test-e2e test-faults compose-test lint fmt clean \
-	bench bench-auth bench-users bench-gateway wrk
+	bench bench-auth bench-users bench-gateway wrk browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,13 +51,13 @@ test-unit: sync
 	@$(RUN) pytest services/users/tests
 	@$(RUN) pytest tests/deploy tests/docs
 
-test-e2e: sync ## black-box tests through the real gateway (starts the stack itself)
+test-e2e: sync browser ## black-box tests through the real gateway (starts the stack itself)
 	@$(RUN) pytest tests/e2e
 
 test-faults: sync ## replicas killed under load, PostgreSQL restarted (its own PostgreSQL)
 	@$(RUN) pytest tests/faults -s
 
-compose-test: sync ## the compose stack, built here with no registry, under tests/e2e; leaves nothing running
+compose-test: sync browser ## the compose stack, built here with no registry, under tests/e2e; leaves nothing running
 	@scripts/compose-test.sh
 
 lint: sync ## ruff, ruff format --check, mypy --strict, hadolint, docker compose config
@@ -87,6 +87,12 @@ bench-gateway: sync wrk ## the gateway's overhead, two users replicas against on
 
 wrk:
 	@command -v wrk >/dev/null || { apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; }
+
+# The docs pages' test drives Debian's Chromium with Playwright (testsupport/browser.py);
+# Playwright's own browser download is never used.
+browser:
+	@test -x /usr/bin/chromium || { export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; }
 
 fmt: sync ## format and autofix
 	@$(RUN) ruff format .
