@@ -1,7 +1,6 @@
 """Swagger UI served by the service itself, under its prefix, with no inline script."""
 
 import re
-from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -13,10 +12,10 @@ from service_kit.problems import install_problem_handlers
 pytestmark = pytest.mark.anyio
 
 
-def _client(init_oauth: dict[str, Any] | None = None) -> AsyncClient:
+def _client() -> AsyncClient:
     app = FastAPI(title="Kit", docs_url=None, openapi_url="/kit/openapi.json")
     install_problem_handlers(app)
-    install_docs(app, "/kit", init_oauth=init_oauth)
+    install_docs(app, "/kit")
 
     @app.get("/kit/{item}")
     async def item(item: str) -> dict[str, str]:
@@ -65,14 +64,13 @@ async def test_swagger_uis_files_come_from_the_package_revalidated_by_etag(
 
 
 async def test_the_initializer_starts_swagger_ui_on_the_services_document() -> None:
-    async with _client(init_oauth={"clientId": "public"}) as client:
+    async with _client() as client:
         response = await client.get("/kit/docs/swagger-initializer.js")
     assert response.headers["content-type"].startswith("text/javascript")
     script = response.text
     assert '"url": "/kit/openapi.json"' in script
     assert '"oauth2RedirectUrl": "/kit/docs/oauth2-redirect"' in script
     assert '"validatorUrl": null' in script  # no document sent to a public validator
-    assert 'window.ui.initOAuth({"clientId": "public"});' in script
 
 
 async def test_the_oauth2_redirect_lives_under_the_prefix_and_its_script_is_a_file() -> None:

@@ -87,9 +87,7 @@ def oauth2_redirect_script() -> str:
     return match.group(1).strip() + "\n"
 
 
-def swagger_ui_config(
-    openapi_url: str, docs_path: str, swagger_ui_parameters: dict[str, Any] | None
-) -> dict[str, Any]:
+def swagger_ui_config(openapi_url: str, docs_path: str) -> dict[str, Any]:
     """What SwaggerUIBundle is started with (besides its presets, which are functions)."""
     return {
         "url": openapi_url,
@@ -102,7 +100,6 @@ def swagger_ui_config(
         "validatorUrl": None,
         # A path: the initializer makes it absolute with the page's own origin.
         "oauth2RedirectUrl": f"{docs_path}/oauth2-redirect",
-        **(swagger_ui_parameters or {}),
     }
 
 
@@ -113,11 +110,8 @@ window.ui = SwaggerUIBundle(config);
 """
 
 
-def _initializer(config: dict[str, Any], init_oauth: dict[str, Any] | None) -> str:
-    script = _INITIALIZER.format(config=json.dumps(config))
-    if init_oauth:
-        script += f"window.ui.initOAuth({json.dumps(init_oauth)});\n"
-    return script
+def _initializer(config: dict[str, Any]) -> str:
+    return _INITIALIZER.format(config=json.dumps(config))
 
 
 def _asset_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
@@ -131,27 +125,20 @@ def _asset_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
     return asset
 
 
-def install_docs(
-    app: FastAPI,
-    prefix: str,
-    *,
-    init_oauth: dict[str, Any] | None = None,
-    swagger_ui_parameters: dict[str, Any] | None = None,
-) -> None:
+def install_docs(app: FastAPI, prefix: str) -> None:
     """Serve Swagger UI at `<prefix>/docs` for the app's document (`app.openapi_url`).
 
     Create the app with `docs_url=None` (FastAPI's CDN page, and its OAuth 2 redirect at
     `/docs/oauth2-redirect`, outside the service's prefix, would otherwise be added too),
     and call this before adding the service's routes: the first route that matches a path
-    answers it, and `<prefix>/{id}` would take `<prefix>/docs`. `init_oauth` is passed to
-    Swagger UI's `initOAuth`.
+    answers it, and `<prefix>/{id}` would take `<prefix>/docs`.
     """
     if app.openapi_url is None:
         raise ValueError("the app has no OpenAPI document to show")
     docs = f"{prefix}/docs"
     page = _PAGE.format(title=escape(f"{app.title} - Swagger UI"), docs=docs)
-    config = swagger_ui_config(app.openapi_url, docs, swagger_ui_parameters)
-    initializer = _initializer(config, init_oauth)
+    config = swagger_ui_config(app.openapi_url, docs)
+    initializer = _initializer(config)
     redirect_page = _REDIRECT_PAGE.format(docs=docs)
 
     async def swagger_ui() -> HTMLResponse:

@@ -142,7 +142,7 @@ def create_app(
         openapi_url=f"{PREFIX}/openapi.json",
         lifespan=lifespan,
     )
-    install_docs(app, PREFIX, init_oauth={"usePkceWithAuthorizationCodeGrant": False})
+    install_docs(app, PREFIX)
     app.state.settings = settings
     app.state.database = database
     app.state.issuance = issuance
