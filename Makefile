@@ -16,7 +16,7 @@ export PYTHONUNBUFFERED := 1
 SERVICES := services/auth services/users libs/service-kit libs/auth-client
 
 .PHONY: help sync run migrate test test-unit test-e2e test-faults compose-test lint fmt clean \
-	bench bench-auth bench-users bench-gateway wrk browser
+	bench bench-auth bench-users bench-gateway bench-system wrk browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,14 +33,11 @@ migrate: sync ## upgrade both databases to head
 	@$(RUN) users-service migrate
 
 # AUTH_REPLICAS=2 USERS_REPLICAS=2 runs several processes of each (PostgreSQL only).
+# scripts/run_stack.py checks the settings, then (after the migrations) supervises the stack.
 run: sync ## start gateway, auth and users (Ctrl-C stops them all)
-	@procfile=$$($(RUN) python scripts/procfile.py) || exit 2; \
-	$(MAKE) --no-print-directory migrate || exit 2; \
-	echo "gateway  http://127.0.0.1:$(GATEWAY_PORT)   (API docs: /auth/docs and /users/docs)"; \
-	echo "$$procfile" | sed -n 's/^\([a-z]*[0-9]\): [A-Z]*_PORT=\([0-9]*\).*/\1 http:\/\/127.0.0.1:\2/p'; \
-	echo "internal http://127.0.0.1:$(GATEWAY_INTERNAL_PORT)   (metrics, dashboard, ping: loopback only)"; \
-	exec $(RUN) honcho --no-colour --env /dev/null --app-root $(CURDIR) \
-		--procfile <(printf '%s' "$$procfile") start
+	@$(RUN) python scripts/run_stack.py --check || exit 2
+	@$(MAKE) --no-print-directory migrate || exit 2
+	@exec $(RUN) python scripts/run_stack.py
 
 test: test-unit test-e2e ## unit tests of both services, then the end-to-end suite
 
@@ -64,7 +61,7 @@ lint: sync ## ruff, ruff format --check, mypy --strict, hadolint, docker compose
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
 	@$(RUN) hadolint services/auth/Dockerfile services/users/Dockerfile gateway/Dockerfile \
-		compose/postgres/Dockerfile
+		compose/postgres/Dockerfile compose/redis/Dockerfile
 	@scripts/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml config -q
 	@scripts/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml \
 		-f compose/local-images.yml config -q
@@ -74,7 +71,7 @@ lint: sync ## ruff, ruff format --check, mypy --strict, hadolint, docker compose
 
 # Benchmarks print their figures (ratios against a baseline measured in the same run);
 # on demand only, never in CI. docs/benchmarks.md records them.
-bench: bench-auth bench-users bench-gateway ## every benchmark
+bench: bench-auth bench-users bench-gateway bench-system ## every benchmark
 
 bench-auth: sync wrk ## password and refresh grants, JWKS, health p99 under a login storm
 	@$(RUN) python scripts/bench_auth.py
@@ -82,8 +79,11 @@ bench-auth: sync wrk ## password and refresh grants, JWKS, health p99 under a lo
 bench-users: sync wrk ## /users/me against /users/health, JWKS fetches, memory
 	@$(RUN) python scripts/bench_users.py
 
-bench-gateway: sync wrk ## the gateway's overhead, two users replicas against one
+bench-gateway: sync wrk ## the gateway's overhead, two users replicas against one, Traefik's Go runtime
 	@$(RUN) python scripts/bench_gateway.py
+
+bench-system: sync wrk ## the mixed load on both databases: goals, tables and charts into docs/
+	@$(RUN) python scripts/bench_system.py
 
 wrk:
 	@command -v wrk >/dev/null || { apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; }

@@ -92,7 +92,7 @@ compose_cmd=($_compose_bin --project-name "$project" --env-file "$workdir/env"
 compose_project() { "${compose_cmd[@]}" "$@"; }
 
 say "images"
-for service in auth users gateway postgres; do
+for service in auth users gateway postgres redis; do
   t0=$SECONDS
   log="$workdir/build-$service.log"
   timeout --foreground "$(deadline)" "${compose_cmd[@]}" build --progress=plain "$service" >"$log" 2>&1 \
@@ -100,7 +100,7 @@ for service in auth users gateway postgres; do
   printf '  %-10s built in %3ds\n' "$service" "$((SECONDS - t0))"
 done
 docker image ls --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' \
-  | grep -E "auth-platform/[a-z]+:($tag|15-local|bookworm-python3.11)\b" || true
+  | grep -E "auth-platform/[a-z]+:($tag|15-local|7.0-local|bookworm-python3.11)\b" || true
 
 say "up --wait"
 stack_up=1

@@ -17,6 +17,8 @@ class WrkResult:
     errors: int
     p50_ms: float
     p99_ms: float
+    non_2xx: int = 0
+    timeouts: int = 0
 
 
 def run_wrk(
@@ -57,6 +59,8 @@ def run_wrk(
         errors=errors,
         p50_ms=_latency_ms(_field(r"50%\s+([\d.]+\w+)", output)),
         p99_ms=_latency_ms(_field(r"99%\s+([\d.]+\w+)", output)),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        timeouts=int(socket_errors.group(4)) if socket_errors else 0,
     )
 
 

@@ -126,3 +126,33 @@ def test_log_groups_are_the_ones_the_task_definitions_write_to() -> None:
         settings["UsersLogGroup"],
         settings["GatewayLogGroup"],
     }
+
+
+def test_the_rate_limit_cache_is_serverless_private_and_reachable_from_the_gateway_only() -> None:
+    (cache,) = resources("AWS::ElastiCache::ServerlessCache").values()
+    properties = cache["Properties"]
+    assert properties["Engine"] in ("valkey", "redis")
+    assert properties["SubnetIds"] == {"Ref": "PrivateSubnetIds"}
+    (group_ref,) = properties["SecurityGroupIds"]
+    group = template()["Resources"][group_ref["Ref"]]["Properties"]
+    assert [
+        (rule["FromPort"], rule["ToPort"], rule["SourceSecurityGroupId"])
+        for rule in group["SecurityGroupIngress"]
+    ] == [(6379, 6379, {"Ref": "GatewaySecurityGroup"})]
+    extra_ingress = [
+        body
+        for body in resources("AWS::EC2::SecurityGroupIngress").values()
+        if body["Properties"]["GroupId"] == group_ref
+    ]
+    assert extra_ingress == []
+
+
+def test_the_gateway_tasks_count_rate_limits_in_the_cache_over_tls() -> None:
+    output = template()["Outputs"]["GatewayRedisUrl"]["Value"]
+    assert output == {
+        "Fn::Sub": "rediss://${RateLimitCache.Endpoint.Address}:${RateLimitCache.Endpoint.Port}"
+    }
+    gateway = next(path for path in TASK_DEFINITIONS if path.stem == "gateway")
+    (container,) = load_template(gateway)["containerDefinitions"]
+    environment = {item["name"]: item["value"] for item in container["environment"]}
+    assert environment["GATEWAY_REDIS_URL"] == "${GatewayRedisUrl}"

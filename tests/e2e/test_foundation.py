@@ -1,14 +1,18 @@
 """The stack as a client first meets it: routes, health, errors and request ids."""
 
+import os
 import re
+import signal
+import subprocess
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 import pytest
-from stack import Stack, port_open
+from stack import ROOT, Stack, free_port, port_open
 
 HEX_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -64,6 +68,22 @@ def test_the_request_id_appears_in_the_service_log(gateway: httpx.Client, stack:
         time.sleep(0.05)
 
 
+def test_a_request_through_the_gateway_is_logged_once_by_the_service_that_answered(
+    gateway: httpx.Client, stack: Stack
+) -> None:
+    request_id = f"once-{uuid.uuid4().hex}"
+    gateway.get("/users/health", headers={"X-Request-ID": request_id})
+    deadline = time.monotonic() + 5
+    while request_id not in stack.log():
+        assert time.monotonic() < deadline, "request id never reached the log"
+        time.sleep(0.05)
+    time.sleep(1)  # time for a second line (Traefik's access log) to arrive, were it written
+    lines = [line for line in stack.log().splitlines() if request_id in line]
+    assert len(lines) == 1, lines
+    assert '"service": "users"' in lines[0]
+    assert '"event": "request"' in lines[0]
+
+
 def test_services_answer_the_same_paths_directly(stack: Stack) -> None:
     stack.require_local()
     assert httpx.get(f"{stack.auth_url}/auth/health").json() == {"status": "ok"}
@@ -87,3 +107,56 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_process_killed_by_a_signal_is_restarted(
+    private_stack: Callable[..., AbstractContextManager[Stack]],
+) -> None:
+    with private_stack() as stack:
+        (victim,) = stack.service_pids("users")
+        os.kill(victim, signal.SIGKILL)  # by PID: our own process
+        deadline = time.monotonic() + 60
+        while True:
+            pids = stack.service_pids("users")
+            if pids and pids != [victim] and port_open(stack.users_port):
+                break
+            assert time.monotonic() < deadline, "the killed replica was never restarted"
+            time.sleep(0.25)
+        # Back in the gateway's pool at its next health check.
+        while httpx.get(f"{stack.url}/users/health", timeout=10).status_code != 200:
+            assert time.monotonic() < deadline, "the restarted replica never rejoined the pool"
+            time.sleep(0.25)
+        assert f"users1 (pid {victim}) ended by signal 9; restarting" in stack.log()
+
+
+def test_a_process_that_exits_by_itself_stops_the_whole_stack(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("GATEWAY", "AUTH", "USERS", "GATEWAY_INTERNAL")}
+    env = {
+        **os.environ,
+        **{f"{name}_PORT": str(port) for name, port in ports.items()},
+        "AUTH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'auth.sqlite3'}",
+        "USERS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'users.sqlite3'}",
+        "GATEWAY_ACCESS_LOG": "no-such-mode",  # traefik.sh refuses it: exit status 2
+    }
+    for inherited in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
+        env.pop(inherited, None)
+    log_path = tmp_path / "stack.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "run"],  # noqa: S607 - make from PATH
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        returncode = process.wait(90)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+    log = log_path.read_text()
+    assert returncode != 0, log
+    assert re.search(r"run: gateway \(pid \d+\) exited with status 2; stopping the stack", log)
+    assert not any(port_open(port) for port in ports.values())

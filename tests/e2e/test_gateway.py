@@ -96,6 +96,17 @@ def test_the_internal_port_serves_ping_metrics_and_the_api_on_loopback(stack: St
     assert httpx.get(f"{internal}/api/http/routers").status_code == 200
 
 
+def test_the_gateway_runs_with_the_go_runtime_settings_of_make_run(stack: Stack) -> None:
+    stack.require_local()
+    metrics = httpx.get(f"http://127.0.0.1:{stack.internal_port}/metrics").text
+    values = dict(
+        line.split(" ", 1) for line in metrics.splitlines() if line and not line.startswith("#")
+    )
+    assert float(values["go_gc_gogc_percent"]) == 50
+    assert float(values["go_gc_gomemlimit_bytes"]) == 256 * 1024 * 1024
+    assert float(values["go_sched_gomaxprocs_threads"]) == 1
+
+
 @pytest.mark.parametrize("path", ["/users/a%00b", "/users/a%2fb", "/auth/a%5cb"])
 def test_malformed_paths_are_refused_by_the_gateway(gateway: httpx.Client, path: str) -> None:
     assert gateway.get(path).status_code == 400
@@ -207,6 +218,21 @@ def test_a_flood_on_the_credential_endpoints_meets_429_with_retry_after(
     assert all(r.headers["content-type"].startswith("text/plain") for r in limited)
     time.sleep(3)  # the bucket refills: a person who waits gets through
     assert attempt(0).status_code != 429
+
+
+def test_the_gateway_logs_the_answers_it_gives_itself(
+    tls_client: httpx.Client, edge_stack: Stack
+) -> None:
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(
+            pool.map(lambda _: tls_client.post("/auth/register", json={}).status_code, range(24))
+        )
+    assert 429 in statuses
+    deadline = time.monotonic() + 5
+    while '"DownstreamStatus":429' not in edge_stack.log():
+        assert time.monotonic() < deadline, "the rate limiter's 429 never reached the log"
+        time.sleep(0.05)
+    time.sleep(3)  # the bucket refills for the tests after this one
 
 
 def test_the_rate_limit_leaves_other_routes_alone(tls_client: httpx.Client) -> None:

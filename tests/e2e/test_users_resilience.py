@@ -60,8 +60,8 @@ def wait_for_published_kids(client: httpx.Client, count: int) -> set[str]:
 def auth_stopped(stack: Stack) -> Iterator[list[int]]:
     """SIGSTOP the auth service's own processes (by PID), SIGCONT them afterwards.
 
-    Stopped rather than killed: honcho ends the whole stack when one of its processes exits,
-    and a process that accepts connections but never answers is the harder outage anyway.
+    Stopped rather than killed: `make run` restarts a process killed by a signal, and a
+    process that accepts connections but never answers is the harder outage anyway.
     """
     pids = stack.service_pids("auth")
     assert pids
