@@ -13,8 +13,6 @@ export USERS_PORT ?= 8002
 export GATEWAY_INTERNAL_PORT ?= 8080
 export PYTHONUNBUFFERED := 1
 
-SERVICES := services/auth services/users libs/service-kit libs/auth-client
-
 .PHONY: help sync run migrate test test-unit test-e2e test-faults compose-test lint fmt clean \
 	bench bench-auth bench-users bench-gateway bench-system wrk browser
 
@@ -41,12 +39,8 @@ run: sync ## start gateway, auth and users (Ctrl-C stops them all)
 
 test: test-unit test-e2e ## unit tests of both services, then the end-to-end suite
 
-test-unit: sync
-	@$(RUN) pytest libs/service-kit/tests
-	@$(RUN) pytest libs/auth-client/tests
-	@$(RUN) pytest services/auth/tests
-	@$(RUN) pytest services/users/tests
-	@$(RUN) pytest tests/deploy tests/docs
+test-unit: sync ## every unit test (service-kit, auth-client, auth, users, deploy, docs, scripts), one run
+	@$(RUN) pytest libs services tests/deploy tests/docs tests/scripts
 
 test-e2e: sync browser ## black-box tests through the real gateway (starts the stack itself)
 	@$(RUN) pytest tests/e2e
@@ -55,35 +49,33 @@ test-faults: sync ## replicas killed under load, PostgreSQL restarted (its own P
 	@$(RUN) pytest tests/faults -s
 
 compose-test: sync browser ## the compose stack, built here with no registry, under tests/e2e; leaves nothing running
-	@scripts/compose-test.sh
+	@scripts/containers/compose-test.sh
 
 lint: sync ## ruff, ruff format --check, mypy --strict, hadolint, docker compose config
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
-	@$(RUN) hadolint services/auth/Dockerfile services/users/Dockerfile gateway/Dockerfile \
-		compose/postgres/Dockerfile compose/redis/Dockerfile
-	@scripts/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml config -q
-	@scripts/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml \
+	@$(RUN) hadolint libs/service-kit/Dockerfile gateway/Dockerfile compose/postgres/Dockerfile \
+		compose/redis/Dockerfile
+	@scripts/containers/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml config -q
+	@scripts/containers/docker-engine.sh compose --env-file compose/env.example -f docker-compose.yml \
 		-f compose/local-images.yml config -q
-	@for target in $(foreach s,$(SERVICES),$(s)/src $(s)/tests) tests/e2e tests/faults tests/deploy tests/docs deploy \
-		"conftest.py testsupport scripts"; do \
-		echo "mypy $$target"; $(RUN) mypy $$target || exit 1; done
+	@$(RUN) mypy
 
 # Benchmarks print their figures (ratios against a baseline measured in the same run);
 # on demand only, never in CI. docs/benchmarks.md records them.
 bench: bench-auth bench-users bench-gateway bench-system ## every benchmark
 
 bench-auth: sync wrk ## password and refresh grants, JWKS, health p99 under a login storm
-	@$(RUN) python scripts/bench_auth.py
+	@$(RUN) python -m scripts.benchmarks.auth
 
 bench-users: sync wrk ## /users/me against /users/health, JWKS fetches, memory
-	@$(RUN) python scripts/bench_users.py
+	@$(RUN) python -m scripts.benchmarks.users
 
 bench-gateway: sync wrk ## the gateway's overhead, two users replicas against one, Traefik's Go runtime
-	@$(RUN) python scripts/bench_gateway.py
+	@$(RUN) python -m scripts.benchmarks.gateway
 
 bench-system: sync wrk ## the mixed load on both databases: goals, tables and charts into docs/
-	@$(RUN) python scripts/bench_system.py
+	@$(RUN) python -m scripts.benchmarks.system
 
 wrk:
 	@command -v wrk >/dev/null || { apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; }

@@ -3,16 +3,21 @@
 SQLite always; PostgreSQL whenever one is reachable (`TEST_POSTGRES_URL`, else
 127.0.0.1:5432), each test database a throwaway one dropped at the end of the run.
 Under `CI=true`, a PostgreSQL that answers on its port but was not tested fails the run.
+A service's tests provide `database_url` (its schema in a fresh database); `database` and
+`db` are built on it.
 """
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import asyncpg
 import pytest
 from sqlalchemy import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from service_kit.db import Database
 from testsupport.databases import DatabaseFactory, TcpProxy, admin_execute, admin_url, port_open
+from testsupport.tokens import SigningKey
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -64,6 +69,33 @@ def database_factory(
 def new_database(database_factory: DatabaseFactory) -> Callable[[], str]:
     """Call it to get the URL of a fresh, empty database on the current backend."""
     return database_factory.create
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """A `Database` on the service's `database_url`, disposed after the test."""
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def db(database: Database) -> AsyncIterator[AsyncSession]:
+    """A database session on `database`."""
+    async with database.db_session() as db:
+        yield db
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> SigningKey:
+    """The auth service's current key, as far as the verifier's tests are concerned."""
+    return SigningKey.generate("key-1")
+
+
+@pytest.fixture(scope="session")
+def other_key() -> SigningKey:
+    """A second key: the next one after a rotation, or an attacker's."""
+    return SigningKey.generate("key-2")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

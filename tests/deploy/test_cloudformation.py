@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint, lint_file  # type: ignore[import-untyped]
 from cfnlint.decode import decode_str  # type: ignore[import-untyped]
-from deploy_templates import DEPLOY, TASK_DEFINITIONS, example_settings
 
 from deploy.render import load_template, placeholders
+from testsupport.deploy_templates import DEPLOY, TASK_DEFINITIONS, example_settings
 
 TEMPLATE = DEPLOY / "cloudformation" / "platform.yaml"
 # The settings an operator writes; every other one the ECS templates use is a stack output.

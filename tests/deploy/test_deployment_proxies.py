@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
-from deploy_templates import DEPLOY, ROOT, example_settings, rendered
 
 from auth_service.settings import Settings as AuthSettings
-from service_kit.body_limit import DEFAULT_MAX_BODY_BYTES
 from service_kit.client_address import TrustedProxies, client_address, forwarded_for
+from service_kit.settings import DEFAULT_MAX_BODY_BYTES
+from testsupport import ROOT
+from testsupport.deploy_templates import DEPLOY, example_settings, rendered
 from testsupport.forwarding_chains import (
     COMPOSE_GATEWAY,
     ECS_VPC,

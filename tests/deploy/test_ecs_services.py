@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 from cfnlint.decode import decode_str  # type: ignore[import-untyped]
-from deploy_templates import (
+
+from deploy.release import CONTAINERS
+from testsupport.deploy_templates import (
     DEPLOY,
     EXAMPLE_TASK_DEFINITION_ARN,
     TASK_DEFINITIONS,
@@ -19,8 +21,6 @@ from deploy_templates import (
     rendered,
     validation_errors,
 )
-
-from deploy.release import CONTAINERS
 
 TEMPLATE = DEPLOY / "cloudformation" / "platform.yaml"
 NAMES = ("auth", "users", "gateway")

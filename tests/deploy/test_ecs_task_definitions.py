@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_templates import TASK_DEFINITIONS, rendered, validation_errors
 
 from deploy.render import SettingsError, check_settings, load_template
+from testsupport import ROOT
+from testsupport.deploy_templates import TASK_DEFINITIONS, rendered, validation_errors
 
 # Fargate's valid task sizes: cpu units -> memory MiB (AWS ECS developer guide, task size).
 FARGATE_MEMORY = {
@@ -184,11 +185,16 @@ def test_users_fetch_the_key_set_from_auth_over_service_connect() -> None:
 
 @pytest.mark.parametrize("name", LONG_RUNNING)
 def test_entry_point_and_user_match_the_image(name: str) -> None:
-    root = Path(__file__).resolve().parents[2]
-    dockerfile = root / ("gateway" if name == "gateway" else f"services/{name}") / "Dockerfile"
-    text = dockerfile.read_text()
+    recipe = "gateway/Dockerfile" if name == "gateway" else "libs/service-kit/Dockerfile"
+    text = (ROOT / recipe).read_text()
     user = re.findall(r"^USER (\S+)", text, re.MULTILINE)[-1]
     entry_point = json.loads(re.findall(r"^ENTRYPOINT (\[.*\])", text, re.MULTILINE)[-1])
+    if name != "gateway":
+        # A service's image (built with SERVICE=<name>) runs `service`, a link to the
+        # `<name>-service` command, which the task definition names.
+        assert entry_point == ["service"]
+        assert 'ln -s "${SERVICE}-service" /app/.venv/bin/service' in text
+        entry_point = [f"{name}-service"]
     definition = container(rendered(by_name(name)))
     assert definition["user"] == user
     assert definition["entryPoint"] == entry_point

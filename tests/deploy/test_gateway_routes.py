@@ -4,7 +4,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from deploy_templates import DEPLOY, ROOT, rendered
+from testsupport import ROOT
+from testsupport.deploy_templates import DEPLOY, rendered
 
 DYNAMIC = ROOT / "gateway" / "dynamic.yml"
 SCRIPT = ROOT / "gateway" / "traefik.sh"

@@ -15,8 +15,9 @@ from typing import Any
 
 import boto3  # type: ignore[import-untyped]
 import pytest
-from deploy_templates import DEPLOY, rendered, validation_errors
 from moto import mock_aws
+
+from testsupport.deploy_templates import DEPLOY, rendered, validation_errors
 
 SERVICES = ("auth", "users")
 CONTEXT = SimpleNamespace(function_name="auth-platform", aws_request_id="req-1")

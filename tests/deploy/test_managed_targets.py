@@ -4,9 +4,9 @@ import re
 from typing import Any
 
 import pytest
-from deploy_templates import DEPLOY, example_settings, rendered, validation_errors
 
 from deploy.render import load_template, placeholders
+from testsupport.deploy_templates import DEPLOY, example_settings, rendered, validation_errors
 
 SERVICES = ("auth", "users")
 ARN = re.compile(r"arn:aws[a-z-]*:(secretsmanager|ssm):[a-z0-9-]+:\d{12}:\S+")

@@ -17,12 +17,12 @@ from typing import Any
 import boto3  # type: ignore[import-untyped]
 import pytest
 from botocore.stub import Stubber  # type: ignore[import-untyped]
-from deploy_templates import example_settings
 from moto import mock_aws
 
 from deploy import release
 from deploy.release import CONTAINERS, Release, ReleaseError, Timing
 from deploy.render import load_settings
+from testsupport.deploy_templates import example_settings
 
 REGION = "eu-west-1"
 CLUSTER = "auth-platform"

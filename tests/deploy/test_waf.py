@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint, lint_file  # type: ignore[import-untyped]
 from cfnlint.decode import decode_str  # type: ignore[import-untyped]
-from deploy_templates import DEPLOY, ROOT, validation_errors
+
+from testsupport import ROOT
+from testsupport.deploy_templates import DEPLOY, validation_errors
 
 TEMPLATE = DEPLOY / "cloudformation" / "waf.yaml"
 LINT_REGIONS = ManualArgs(regions=["us-east-1", "eu-west-1"])

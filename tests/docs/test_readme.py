@@ -1,16 +1,15 @@
 """The README documents every setting, and its quick start is exactly the two commands."""
 
 import re
-from pathlib import Path
 
 import pytest
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
 from auth_service.settings import Settings as AuthSettings
+from testsupport import ROOT
 from users_service.settings import Settings as UsersSettings
 
-ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 
 

@@ -11,7 +11,8 @@ from typing import Protocol
 
 import httpx
 import pytest
-from stack import EXTERNAL_GATEWAY_URL, Stack, running_stack
+
+from testsupport.stack import EXTERNAL_GATEWAY_URL, Stack, running_stack
 
 
 class DatabaseFactory(Protocol):

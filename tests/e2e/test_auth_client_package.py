@@ -21,8 +21,10 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from stack import ROOT, Stack, free_port
-from test_users_profiles import register_and_log_in
+
+from testsupport import ROOT
+from testsupport.accounts import register_and_log_in
+from testsupport.stack import Stack, free_port
 
 PACKAGE = ROOT / "libs" / "auth-client"
 README = (PACKAGE / "README.md").read_text()

@@ -1,4 +1,5 @@
-"""The auth service as a client meets it, through the gateway: the issue's whole journey.
+"""The auth service as a client meets it, through the gateway: register, sign in, call,
+refresh, detect a reused token, revoke, change the password.
 
 Runs on the shared stack (default settings, bcrypt cost 12), so it fails a password as
 rarely as it can: the per-address throttle is shared with every other test.

@@ -12,7 +12,8 @@ from typing import Any, Protocol
 import httpx
 import jwt
 import pytest
-from stack import Stack, running_stack
+
+from testsupport.stack import Stack, running_stack
 
 PASSWORD = "correct horse battery staple"
 PUBLISH_DELAY_SECONDS = 6.0

@@ -22,8 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from stack import ROOT, Stack, free_port, port_open
 
+from testsupport import ROOT
 from testsupport.forwarding_chains import (
     CLIENT,
     GATEWAY_CASES,
@@ -31,6 +31,7 @@ from testsupport.forwarding_chains import (
     GatewayCase,
     service_view_behind,
 )
+from testsupport.stack import Stack, free_port, port_open
 
 START_TIMEOUT_SECONDS = 30.0
 # What the probe answers with: the headers a service sets, HSTS included, so that the test

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page
-from stack import ROOT, Stack
 
+from testsupport import ROOT
 from testsupport.browser import chromium, watch
+from testsupport.stack import Stack
 
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 RENDER_TIMEOUT_MS = 30_000

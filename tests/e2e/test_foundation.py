@@ -12,7 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stack import ROOT, Stack, free_port, port_open
+
+from testsupport import ROOT
+from testsupport.stack import Stack, free_port, port_open
 
 HEX_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 

@@ -13,9 +13,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from stack import EXTERNAL_GATEWAY_URL, Stack, running_stack
 
 from service_kit.security_headers import DOCS_CONTENT_SECURITY_POLICY
+from testsupport.stack import EXTERNAL_GATEWAY_URL, Stack, running_stack
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stack import Stack
+
+from testsupport.stack import Stack
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from stack import EXTERNAL_GATEWAY_URL, Stack, extra_gateway, free_port, running_stack
 
 from testsupport.redis import redis_command, redis_listening, redis_url_for_tests
+from testsupport.stack import EXTERNAL_GATEWAY_URL, Stack, extra_gateway, free_port, running_stack
 
 AVERAGE = 1  # per second
 BURST = 10

@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 import httpx
-from stack import Stack
-from test_users_profiles import Account, register_and_log_in, unverified_part
+
+from testsupport.accounts import Account, register_and_log_in, unverified_part
+from testsupport.stack import Stack
 
 KEY_TIMINGS = {
     # auth: the key set may be cached 2 s, replicas reload keys every 1 s, a rotated-in key

@@ -11,9 +11,9 @@ import time
 
 import httpx
 import pytest
-from stack import Stack
 
 from service_kit.security_headers import DOCS_CONTENT_SECURITY_POLICY
+from testsupport.stack import Stack
 
 TWENTY_MIB = 20 * 1024 * 1024
 ONE_MIB = 1024 * 1024

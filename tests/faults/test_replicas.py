@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stack import Stack, running_stack
 
 from testsupport.postgres_server import PrivatePostgres
+from testsupport.stack import Stack, running_stack
 
 LOAD_SECONDS = 45.0
 KILL_AFTER_SECONDS = 15.0
@@ -153,7 +153,7 @@ def test_losing_one_replica_of_each_service_under_load(replicated_stack: Stack) 
         load.stop.set()
 
     failure_rate = load.outcomes["failed"] / load.total
-    print(  # the figures the issue asks for, in the test log
+    print(  # how much load the failure met, in the test log (the assertions bound it)
         f"\nfault test: {load.total} requests, {load.outcomes['failed']} failed "
         f"({failure_rate:.3%}), {len(load.accounts)} accounts registered"
     )

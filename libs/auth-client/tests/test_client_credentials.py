@@ -13,9 +13,9 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from token_minting import FakeClock
 
 from auth_client import ClientCredentialsAuth, TokenEndpointError
+from testsupport.tokens import FakeClock
 
 TOKEN_URL = "https://auth.test/auth/token"
 API = "https://users.test"

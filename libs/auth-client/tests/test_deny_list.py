@@ -4,9 +4,9 @@ import logging
 import uuid
 
 import pytest
-from token_minting import FakeClock
 
 from auth_client import DenyList, Principal
+from testsupport.tokens import FakeClock
 
 NOW = 1_800_000_000.0
 

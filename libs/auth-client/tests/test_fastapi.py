@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import httpx
 import pytest
 from fastapi import FastAPI, Security
-from token_minting import POLICY, SigningKey, StaticKeys, claims_for, mint, service_claims_for
 
 from auth_client import Principal, TokenVerifier
 from auth_client.fastapi import (
@@ -19,6 +18,7 @@ from auth_client.fastapi import (
     current_principal,
     install_problem_handler,
 )
+from testsupport.tokens import POLICY, SigningKey, StaticKeys, claims_for, mint, service_claims_for
 
 pytestmark = pytest.mark.anyio
 

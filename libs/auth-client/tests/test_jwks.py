@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
-from token_minting import JWKS_URL, FakeClock, JwksServer, SigningKey
 
 from auth_client.jwks import JwksClient, parse_key_set, parse_max_age
+from testsupport.tokens import JWKS_URL, FakeClock, JwksServer, SigningKey
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from token_minting import (
+
+from auth_client import DenyList, Principal, TokenPolicy, VerifiedTokenCache
+from auth_client.tokens import (
+    MAX_LEEWAY_SECONDS,
+    InvalidAccessTokenError,
+    TokenVerifier,
+    verify_access_token,
+)
+from testsupport.tokens import (
     POLICY,
     SigningKey,
     StaticKeys,
@@ -20,14 +28,6 @@ from token_minting import (
     segments,
     service_claims_for,
     sign,
-)
-
-from auth_client import DenyList, Principal, TokenPolicy, VerifiedTokenCache
-from auth_client.tokens import (
-    MAX_LEEWAY_SECONDS,
-    InvalidAccessTokenError,
-    TokenVerifier,
-    verify_access_token,
 )
 
 pytestmark = pytest.mark.anyio

@@ -1,19 +1,12 @@
-"""Fixtures of the auth service's unit tests: a fresh schema on each backend, an app on it."""
+"""Fixtures of the auth service's tests: a fresh schema on each backend, an app on it."""
 
 from collections.abc import AsyncIterator, Callable
-from typing import Protocol
 
 import pytest
-from helpers import (
-    create_schema,
-    create_schema_async,
-    running_app,
-    settings_for,
-)
 from httpx import AsyncClient
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service.db import Database
+from testsupport.auth_service import create_schema, create_schema_async, running_app, settings_for
+from testsupport.databases import DatabaseFactory
 
 
 @pytest.fixture
@@ -25,30 +18,14 @@ def database_url(new_database: Callable[[], str]) -> str:
 
 
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-async def db(database: Database) -> AsyncIterator[AsyncSession]:
-    async with database.sessions() as session:
-        yield session
-
-
-@pytest.fixture
 async def client(database_url: str) -> AsyncIterator[AsyncClient]:
+    """The auth app on `database_url`, its keys loaded, and a client on it."""
     async with running_app(settings_for(database_url)) as client:
         yield client
 
 
-class _DatabaseFactory(Protocol):
-    def create(self) -> str: ...
-
-
 @pytest.fixture(scope="module")
-async def shared_client(database_factory: _DatabaseFactory) -> AsyncIterator[AsyncClient]:
+async def shared_client(database_factory: DatabaseFactory) -> AsyncIterator[AsyncClient]:
     """One app per module and backend, for tests that change nothing (bad input)."""
     url = database_factory.create()
     await create_schema_async(url)

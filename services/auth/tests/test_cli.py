@@ -7,14 +7,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from helpers import STRONG_PASSWORD
 from sqlalchemy import select
 
-from auth_service import kek, keys
+from auth_service import kek
 from auth_service.cli import main
 from auth_service.clock import utcnow
-from auth_service.db import Database
+from auth_service.jwk import generate_private_key, public_jwk
 from auth_service.models import AuditEvent, SigningKey
+from service_kit.db import Database
+from testsupport.auth_service import STRONG_PASSWORD
 
 # base64url thumbprints can begin with '-', which argparse would take for an option.
 DASH_KID = "-Zm9vYmFyLWtpZC1iZWdpbm5pbmctd2l0aC1hLWRhc2g"
@@ -41,15 +42,15 @@ def _add_next_key(database_url: str, kid: str) -> None:
     async def add() -> None:
         database = Database(database_url)
         try:
-            async with database.sessions() as session:
-                private_key = keys.generate_private_key()
+            async with database.db_session() as session:
+                private_key = generate_private_key()
                 now = utcnow()
                 session.add(
                     SigningKey(
                         kid=kid,
                         sequence=1000,
                         state="next",
-                        public_jwk={**keys.public_jwk(private_key), "kid": kid},
+                        public_jwk={**public_jwk(private_key), "kid": kid},
                         private_key_encrypted=b"not needed to retire or revoke",
                         created_at=now,
                         activates_at=now + timedelta(hours=1),
@@ -66,7 +67,7 @@ def _audit(database_url: str) -> list[tuple[str, dict[str, Any]]]:
     async def read() -> list[tuple[str, dict[str, Any]]]:
         database = Database(database_url)
         try:
-            async with database.sessions() as session:
+            async with database.db_session() as session:
                 rows = await session.scalars(select(AuditEvent).order_by(AuditEvent.occurred_at))
                 return [(row.event, row.details) for row in rows]
         finally:

@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,10 +19,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import OTHER_STRONG_PASSWORD, STRONG_PASSWORD
 from sqlalchemy import text
 
-from auth_service.db import create_engine
+from service_kit.db import create_engine
+from testsupport.auth_service import OTHER_STRONG_PASSWORD, STRONG_PASSWORD
+from testsupport.stack import free_port
 
 START_TIMEOUT_SECONDS = 60.0
 # The statement after the password check in each request: a session's INSERT (sign-in),
@@ -35,17 +35,10 @@ FAILING_STATEMENTS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def service(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`auth-service serve` in a process of its own; its base URL and its whole output."""
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "auth.log"
     env = {
         **os.environ,

@@ -4,19 +4,19 @@ signing keys encrypted before these rules still decrypt."""
 import base64
 import os
 import re
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
 
-from auth_service import kek, keys
+from auth_service import kek
+from auth_service.jwk import generate_private_key
 from auth_service.kek import DEVELOPMENT_KEY_ENCRYPTION_KEY
-from auth_service.keys import KeyEncryption
+from auth_service.key_encryption import KeyEncryption
 from auth_service.settings import Settings
+from testsupport import ROOT
 
-ROOT = Path(__file__).resolve().parents[3]
 # Files whose KEY_ENCRYPTION_KEY values are published, so never a real secret.
 EXAMPLE_FILES = ["compose/env.example", "deploy/settings.example.json", "README.md"]
 _ASSIGNED = re.compile(r"""KEY_ENCRYPTION_KEY["']?\s*[=:]\s*["']?([^\s"'`]+)""")
@@ -85,7 +85,7 @@ def test_keys_encrypted_before_the_rules_still_decrypt() -> None:
     # The AES key the development default has always derived (HKDF-SHA256 over the text):
     # pinned, so that a change of derivation cannot silently orphan stored signing keys.
     derived = bytes.fromhex("6f08ec929f2b2f3a64d27ce1c43bed2c754c1718e098513b9972573a69477f74")
-    private_key = keys.generate_private_key()
+    private_key = generate_private_key()
     plaintext = private_key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,

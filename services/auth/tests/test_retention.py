@@ -6,13 +6,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from helpers import running_app, settings_for
 from sqlalchemy import func, select
 
 from auth_service import retention
-from auth_service.db import Database
-from auth_service.models import Account, AuditEvent, LoginThrottle, RefreshToken, SessionFamily
+from auth_service.models import Account, AuditEvent, LoginThrottle, RefreshToken, SignInSession
 from auth_service.retention import Purged, RetentionPolicy
+from service_kit.db import Database
+from testsupport.auth_service import running_app, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -28,7 +28,7 @@ def _ago(**delta: float) -> datetime:
 
 async def _seed(database: Database) -> None:
     """Rows on both sides of every retention; `old-…` ones are due, `keep-…` ones are not."""
-    async with database.sessions() as db:
+    async with database.db_session() as db:
         account_id = uuid.uuid4()
         db.add(
             Account(
@@ -70,7 +70,7 @@ async def _seed(database: Database) -> None:
         ]:
             family = uuid.uuid5(uuid.NAMESPACE_URL, name)
             db.add(
-                SessionFamily(
+                SignInSession(
                     id=family,
                     account_id=account_id,
                     scope="profile",
@@ -105,8 +105,8 @@ async def _seed(database: Database) -> None:
 
 
 async def _left(database: Database) -> dict[str, set[str]]:
-    async with database.sessions() as db:
-        families = {str(row) for row in await db.scalars(select(SessionFamily.id))}
+    async with database.db_session() as db:
+        families = {str(row) for row in await db.scalars(select(SignInSession.id))}
         names = {
             str(uuid.uuid5(uuid.NAMESPACE_URL, name)): name
             for name in ("old-expired", "old-revoked", "keep-live", "keep-recently-revoked")
@@ -124,7 +124,7 @@ async def test_purge_deletes_what_is_past_its_retention_and_keeps_the_rest(
     database: Database,
 ) -> None:
     await _seed(database)
-    purged = await retention.purge(database.sessions, POLICY, NOW, batch_rows=2)
+    purged = await retention.purge(database, POLICY, NOW, batch_rows=2)
     assert purged == Purged(throttles=2, refresh_tokens=4, sessions=2, audit_events=1)
     left = await _left(database)
     assert left["throttles"] == {"keep-recent", "keep-waiting"}
@@ -133,7 +133,7 @@ async def test_purge_deletes_what_is_past_its_retention_and_keeps_the_rest(
     # The two live sessions' recent (spent) tokens remain; the rest went with their
     # sessions or their expiry.
     assert left["tokens"] == {"2"}
-    assert await retention.purge(database.sessions, POLICY, NOW) == Purged()
+    assert await retention.purge(database, POLICY, NOW) == Purged()
 
 
 async def test_replicas_purging_at_once_delete_everything_once_without_error(
@@ -141,7 +141,7 @@ async def test_replicas_purging_at_once_delete_everything_once_without_error(
 ) -> None:
     await _seed(database)
     results = await asyncio.gather(
-        *(retention.purge(database.sessions, POLICY, NOW, batch_rows=1) for _ in range(3))
+        *(retention.purge(database, POLICY, NOW, batch_rows=1) for _ in range(3))
     )
     assert sum(r.audit_events for r in results) == 1
     assert sum(r.sessions for r in results) == 2
@@ -151,14 +151,14 @@ async def test_replicas_purging_at_once_delete_everything_once_without_error(
 
 
 async def test_the_service_purges_periodically(database_url: str, database: Database) -> None:
-    async with database.sessions() as db:
+    async with database.db_session() as db:
         db.add(AuditEvent(occurred_at=_ago(days=4000), event="ancient", details={}))
         await db.commit()
     settings = settings_for(database_url, purge_interval_seconds=0.1)
     async with running_app(settings):
         async with asyncio.timeout(20):
             while True:
-                async with database.sessions() as db:
+                async with database.db_session() as db:
                     events = set(await db.scalars(select(AuditEvent.event)))
                 if "ancient" not in events:
                     break

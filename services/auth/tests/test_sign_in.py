@@ -8,7 +8,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
-from helpers import (
+from httpx import ASGITransport, AsyncClient, Response
+
+from auth_service.main import create_app
+from testsupport.auth_service import (
     OTHER_STRONG_PASSWORD,
     STRONG_PASSWORD,
     CountingHasher,
@@ -16,9 +19,6 @@ from helpers import (
     register,
     settings_for,
 )
-from httpx import ASGITransport, AsyncClient, Response
-
-from auth_service.main import create_app
 
 pytestmark = pytest.mark.anyio
 

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service import throttling
 from auth_service.accounts import normalize_login
-from auth_service.db import Database
 from auth_service.models import LoginThrottle
 from auth_service.settings import Settings
 from auth_service.throttling import Reservation, SignInKeys, ThrottledError, ThrottlePolicy
+from service_kit.db import Database
 
 pytestmark = pytest.mark.anyio
 
@@ -143,7 +143,7 @@ async def test_simultaneous_attempts_get_no_more_checks_than_sequential_ones(
     slow = ThrottlePolicy(3, 100, 100, base_seconds=60, max_seconds=600, window_seconds=900)
 
     async def attempt(keys: SignInKeys) -> bool:
-        async with database.sessions() as db:
+        async with database.db_session() as db:
             return isinstance(await _try(db, keys, _at(0), slow), Reservation)
 
     sequential = [await attempt(_keys("one-by-one", "192.0.2.1")) for _ in range(40)]

@@ -9,14 +9,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from auth_service.clock import utcnow
-from auth_service.db import Database
-from auth_service.keys import KeyEncryption, KeyTimings, SigningKeyStore
+from auth_service.key_encryption import KeyEncryption
+from auth_service.key_store import SigningKeyStore
+from auth_service.keys import KeyTimings
 from auth_service.tokens import (
     InvalidAccessTokenError,
     TokenIssuer,
     issue_access_token,
     verify_access_token,
 )
+from service_kit.db import Database
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +28,7 @@ TIMINGS = KeyTimings(publish_delay=timedelta(seconds=1), retention=timedelta(min
 
 @pytest.fixture
 async def keys(database: Database) -> SigningKeyStore:
-    store = SigningKeyStore(database.sessions, KeyEncryption("test-kek"), TIMINGS, 300)
+    store = SigningKeyStore(database, KeyEncryption("test-kek"), TIMINGS, 300)
     await store.bootstrap()
     return store
 

@@ -8,39 +8,39 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
+from service_kit.db import Database
 from users_service import profiles
-from users_service.db import Database
 from users_service.models import Profile
 
 pytestmark = pytest.mark.anyio
 
 
 async def count_profiles(database: Database) -> int:
-    async with database.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(Profile)) or 0)
+    async with database.db_session() as db:
+        return int(await db.scalar(select(func.count()).select_from(Profile)) or 0)
 
 
-async def test_the_first_call_creates_an_empty_profile(database: Database) -> None:
+async def test_the_first_update_creates_an_empty_profile(database: Database) -> None:
     account = uuid.uuid4()
-    async with database.sessions() as session:
-        profile = await profiles.get_or_create_profile(session, account)
+    async with database.db_session() as db:
+        profile = await profiles.update_profile(db, account, {})
     assert profile.id == account
     assert (profile.display_name, profile.bio, profile.avatar_url) == (None, None, None)
     assert profile.created_at.tzinfo is not None
     assert profile.created_at == profile.updated_at
 
-    async with database.sessions() as session:
-        again = await profiles.get_or_create_profile(session, account)
+    async with database.db_session() as db:
+        again = await profiles.update_profile(db, account, {})
     assert again.created_at == profile.created_at
     assert await count_profiles(database) == 1
 
 
-async def test_simultaneous_first_calls_create_exactly_one_profile(database: Database) -> None:
+async def test_simultaneous_first_updates_create_exactly_one_profile(database: Database) -> None:
     account = uuid.uuid4()
 
     async def first_call() -> Profile:
-        async with database.sessions() as session:
-            return await profiles.get_or_create_profile(session, account)
+        async with database.db_session() as db:
+            return await profiles.update_profile(db, account, {})
 
     created = await asyncio.gather(*(first_call() for _ in range(8)))
     assert {profile.created_at for profile in created} == {created[0].created_at}
@@ -49,11 +49,11 @@ async def test_simultaneous_first_calls_create_exactly_one_profile(database: Dat
 
 async def test_an_update_sets_only_the_fields_sent(database: Database) -> None:
     account = uuid.uuid4()
-    async with database.sessions() as session:
-        created = await profiles.get_or_create_profile(session, account)
-        await profiles.update_profile(session, account, {"display_name": "Ada", "bio": "Hi"})
-    async with database.sessions() as session:
-        updated = await profiles.update_profile(session, account, {"bio": None})
+    async with database.db_session() as db:
+        created = await profiles.update_profile(db, account, {})
+        await profiles.update_profile(db, account, {"display_name": "Ada", "bio": "Hi"})
+    async with database.db_session() as db:
+        updated = await profiles.update_profile(db, account, {"bio": None})
     assert (updated.display_name, updated.bio, updated.avatar_url) == ("Ada", None, None)
     assert updated.updated_at > created.updated_at
     assert updated.created_at == created.created_at
@@ -61,11 +61,11 @@ async def test_an_update_sets_only_the_fields_sent(database: Database) -> None:
 
 async def test_an_update_that_changes_nothing_keeps_updated_at(database: Database) -> None:
     account = uuid.uuid4()
-    async with database.sessions() as session:
-        before = await profiles.update_profile(session, account, {"display_name": "Ada"})
+    async with database.db_session() as db:
+        before = await profiles.update_profile(db, account, {"display_name": "Ada"})
         stamp = before.updated_at
-    async with database.sessions() as session:
-        after = await profiles.update_profile(session, account, {"display_name": "Ada"})
+    async with database.db_session() as db:
+        after = await profiles.update_profile(db, account, {"display_name": "Ada"})
     assert after.updated_at == stamp
 
 
@@ -109,8 +109,8 @@ async def test_simultaneous_first_reads_create_exactly_one_profile(database: Dat
 async def test_a_read_sees_the_update_just_made(database: Database) -> None:
     account = uuid.uuid4()
     await database.run(profiles.read_or_create_profile, account)
-    async with database.sessions() as session:
-        updated = await profiles.update_profile(session, account, {"display_name": "Ada"})
+    async with database.db_session() as db:
+        updated = await profiles.update_profile(db, account, {"display_name": "Ada"})
     row = await database.run(profiles.read_profile, account)
     assert row is not None
     assert (row["display_name"], row["updated_at"]) == ("Ada", updated.updated_at)
@@ -120,21 +120,19 @@ async def test_pages_cover_every_profile_once_in_a_stable_order(database: Databa
     base = datetime(2026, 1, 1, tzinfo=UTC)
     # Some share a created_at, so the id decides between them.
     stamps = [base, base, base + timedelta(seconds=1), base + timedelta(seconds=2), base]
-    async with database.sessions() as session:
-        session.add_all(
-            Profile(id=uuid.uuid4(), created_at=stamp, updated_at=stamp) for stamp in stamps
-        )
-        await session.commit()
+    async with database.db_session() as db:
+        db.add_all(Profile(id=uuid.uuid4(), created_at=stamp, updated_at=stamp) for stamp in stamps)
+        await db.commit()
         expected = list(
-            await session.scalars(select(Profile.id).order_by(Profile.created_at, Profile.id))
+            await db.scalars(select(Profile.id).order_by(Profile.created_at, Profile.id))
         )
 
     seen: list[uuid.UUID] = []
     cursor: str | None = None
     pages = 0
     while True:
-        async with database.sessions() as session:
-            page, cursor = await profiles.list_profiles(session, 2, cursor)
+        async with database.db_session() as db:
+            page, cursor = await profiles.list_profiles(db, 2, cursor)
         seen += [profile.id for profile in page]
         pages += 1
         if cursor is None:
@@ -144,10 +142,10 @@ async def test_pages_cover_every_profile_once_in_a_stable_order(database: Databa
 
 
 async def test_an_exactly_full_last_page_has_no_next_cursor(database: Database) -> None:
-    async with database.sessions() as session:
+    async with database.db_session() as db:
         for _ in range(2):
-            await profiles.get_or_create_profile(session, uuid.uuid4())
-        page, cursor = await profiles.list_profiles(session, 2)
+            await profiles.update_profile(db, uuid.uuid4(), {})
+        page, cursor = await profiles.list_profiles(db, 2)
     assert len(page) == 2
     assert cursor is None
 

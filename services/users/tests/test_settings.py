@@ -1,4 +1,5 @@
-"""Settings: the defaults the contract names, and the bounds the issue sets."""
+"""Settings: the defaults that trust the auth service directly with the shared audience,
+and the bounds that keep verification strict (a small clock leeway, a sane key-set cache)."""
 
 import pytest
 from pydantic import ValidationError

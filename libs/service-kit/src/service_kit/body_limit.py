@@ -13,8 +13,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_kit.problems import problem
 
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # the gateway's default too
-
 Refusal = Callable[[str, str], Response]
 
 

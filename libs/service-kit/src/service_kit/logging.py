@@ -104,14 +104,27 @@ render_exceptions = structlog.processors.ExceptionRenderer(
 )
 
 
+# Read as each line is written, not when a logger is first used (loggers cache their
+# processors): a process that configures logging again labels every line anew.
+_service = "unknown"
+
+
+def _add_service(
+    _logger: Any, _method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    return {"service": _service, **event}
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Route structlog and the standard library through one JSON renderer on stdout."""
+    global _service
+    _service = service
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        lambda _logger, _method, event: {"service": service, **event},
+        _add_service,
     ]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

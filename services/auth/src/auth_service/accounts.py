@@ -1,4 +1,8 @@
-"""Accounts: registration, lookup by email or username, roles and password changes."""
+"""Accounts: registration, and what makes an email, a username or a role valid and how an
+account is found by its login.
+
+`register` is an operation (it commits); the rest never write.
+"""
 
 import re
 import uuid
@@ -13,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth_service import audit
 from auth_service.audit import Event
 from auth_service.models import Account
-from auth_service.passwords import PasswordHasher, PasswordPolicyError, normalize
-from auth_service.sessions import RevokedReason, revoke_account_sessions
+from auth_service.passwords import PasswordHasher
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$"
 ROLE_PATTERN = r"^[a-z][a-z0-9_:-]{0,31}$"
@@ -43,6 +46,8 @@ class AccountNotFoundError(LookupError):
 
 @dataclass(frozen=True)
 class PasswordRules:
+    """How new passwords are hashed, and the lowest zxcvbn score one may have."""
+
     hasher: PasswordHasher
     min_score: int
 
@@ -102,40 +107,50 @@ async def register(
     password: str,
     username: str | None,
     now: datetime,
-    roles: list[str] | None = None,
+    roles: tuple[str, ...] = (),
     client_address: str | None = None,
+    actor: str | None = None,
 ) -> Account:
-    """Create an account and commit; `AccountTakenError` when the email or username is taken.
+    """Create an account (with `roles`, each audited as granted by `actor`) and commit;
+    `AccountTakenError` when the email or username is taken.
 
     Raises `InvalidAccountFieldError` or `PasswordPolicyError` before touching the database.
     """
     email = canonical_email(email)
     if username is not None:
         username = check_username(username)
-    password = normalize(password)
     await rules.hasher.check_policy(
         password, personal=[email, username or ""], min_score=rules.min_score
     )
     email_key, username_key = email.casefold(), username.casefold() if username else None
     await _refuse_taken(db, email_key, username_key)
-    password_hash = await rules.hasher.hash(password)
+    # The check above ends its read, so that no connection is held while hashing.
+    await db.rollback()
     account = Account(
         id=uuid.uuid4(),
         email=email,
         email_key=email_key,
         username=username,
         username_key=username_key,
-        password_hash=password_hash,
-        roles=sorted(set(roles or [])),
+        password_hash=await rules.hasher.hash(password),
+        roles=sorted(set(roles)),
         disabled=False,
         created_at=now,
         updated_at=now,
         password_changed_at=now,
     )
     db.add(account)
+    details = {"actor": actor} if actor else {}
     audit.record(
-        db, Event.REGISTERED, now=now, account_id=account.id, client_address=client_address
+        db,
+        Event.REGISTERED,
+        now=now,
+        account_id=account.id,
+        client_address=client_address,
+        **details,
     )
+    for role in account.roles:
+        audit.record(db, Event.ROLE_GRANTED, now=now, account_id=account.id, role=role, **details)
     try:
         await db.commit()
     except IntegrityError:
@@ -153,49 +168,8 @@ async def _refuse_taken(db: AsyncSession, email_key: str, username_key: str | No
     taken = (
         await db.execute(select(Account.email_key, Account.username_key).where(or_(*conditions)))
     ).all()
-    await db.rollback()
     for taken_email, _ in taken:
         if taken_email == email_key:
             raise AccountTakenError("email")
     if taken:
         raise AccountTakenError("username")
-
-
-async def change_password(
-    db: AsyncSession,
-    rules: PasswordRules,
-    account: Account,
-    *,
-    new_password: str,
-    keep_session: uuid.UUID | None,
-    now: datetime,
-    client_address: str | None = None,
-) -> int:
-    """Set a new password (the current one already checked) and revoke every other session.
-
-    Returns how many sessions were revoked. Commits.
-    """
-    new_password = normalize(new_password)
-    await rules.hasher.check_policy(
-        new_password, personal=[account.email, account.username or ""], min_score=rules.min_score
-    )
-    if await rules.hasher.verify(new_password, account.password_hash):
-        raise PasswordPolicyError(
-            "password_unchanged", "The new password must differ from the current one."
-        )
-    account.password_hash = await rules.hasher.hash(new_password)
-    account.password_changed_at = now
-    account.updated_at = now
-    revoked = await revoke_account_sessions(
-        db, account.id, RevokedReason.PASSWORD_CHANGED, now, keep=keep_session
-    )
-    audit.record(
-        db,
-        Event.PASSWORD_CHANGED,
-        now=now,
-        account_id=account.id,
-        client_address=client_address,
-        sessions_revoked=revoked,
-    )
-    await db.commit()
-    return revoked

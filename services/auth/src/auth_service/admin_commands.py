@@ -1,4 +1,6 @@
-"""The operator's commands on signing keys and accounts (`auth-service keys …`, `accounts …`).
+"""The operator's commands on signing keys and accounts (`auth-service keys …`, `accounts …`,
+`purge`): each parses, calls one operation of `administration` or `accounts` in a database
+session of its own, and prints.
 
 Imported only when one of them runs, so that `serve` and `healthcheck` start light.
 """
@@ -13,39 +15,38 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from auth_service import accounts, administration, audit, keys, retention
+from auth_service import accounts, administration, keys
 from auth_service.accounts import (
     AccountNotFoundError,
     AccountTakenError,
     InvalidAccountFieldError,
     PasswordRules,
 )
-from auth_service.audit import Event
 from auth_service.clock import utcnow
-from auth_service.db import Database
-from auth_service.keys import KeyEncryption, KeyOperationError
+from auth_service.key_encryption import KeyEncryption
+from auth_service.keys import KeyOperationError
 from auth_service.main import key_timings, retention_policy
 from auth_service.models import SigningKey
 from auth_service.passwords import PasswordHasher, PasswordPolicyError
 from auth_service.settings import Settings
+from service_kit.cli import CommandError
+from service_kit.db import Database
+from service_kit.logging import configure_logging
+
+Handler = Callable[[Database, Settings, argparse.Namespace], Awaitable[None]]
 
 
-class CommandError(Exception):
-    """A command could not do what was asked; printed, exit status 1."""
-
-
-Handler = Callable[[AsyncSession, Settings, argparse.Namespace], Awaitable[None]]
-
-
-async def _with_database(settings: Settings, args: argparse.Namespace, handler: Handler) -> None:
-    database = Database(settings.database_url)
+def _actor() -> str:
+    """Who ran the command, for the audit trail: `cli`, and the OS user when known."""
     try:
-        async with database.sessions() as session:
-            await handler(session, settings, args)
-    finally:
-        await database.dispose()
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # a container user without a name
+        return "cli"
+
+
+def _encryption(settings: Settings) -> KeyEncryption:
+    return KeyEncryption(settings.key_encryption_key.get_secret_value())
 
 
 def _describe(key: SigningKey, now: datetime) -> dict[str, Any]:
@@ -63,12 +64,11 @@ def _describe(key: SigningKey, now: datetime) -> dict[str, Any]:
     }
 
 
-async def _keys_list(session: AsyncSession, settings: Settings, args: argparse.Namespace) -> None:
+async def _keys_list(database: Database, settings: Settings, args: argparse.Namespace) -> None:
     now = utcnow()
-    rows = [
-        _describe(key, now)
-        for key in await session.scalars(select(SigningKey).order_by(SigningKey.sequence))
-    ]
+    async with database.db_session() as db:
+        stored = await db.scalars(select(SigningKey).order_by(SigningKey.sequence))
+        rows = [_describe(key, now) for key in stored]
     if args.json:
         print(json.dumps({"keys": rows}, indent=2))
         return
@@ -78,61 +78,34 @@ async def _keys_list(session: AsyncSession, settings: Settings, args: argparse.N
         print(f"{row['kid']:<44} {row['state']:<8} {row['activates_at']:<26} {until}")
 
 
-def _actor() -> str:
-    """Who ran the command, for the audit trail: `cli`, and the OS user when known."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (OSError, KeyError):  # a container user without a name
-        return "cli"
-
-
-def _encryption(settings: Settings) -> KeyEncryption:
-    return KeyEncryption(settings.key_encryption_key.get_secret_value())
-
-
-async def _keys_rotate(session: AsyncSession, settings: Settings, args: argparse.Namespace) -> None:
-    try:
-        key = await keys.rotate(session, _encryption(settings), key_timings(settings))
-    except KeyOperationError as exc:
-        raise CommandError(str(exc)) from exc
-    audit.record(session, Event.KEY_ROTATED, now=utcnow(), kid=key.kid, actor=_actor())
-    await session.commit()
+async def _keys_rotate(database: Database, settings: Settings, args: argparse.Namespace) -> None:
+    async with database.db_session() as db:
+        key = await administration.rotate_key(
+            db, _encryption(settings), key_timings(settings), actor=_actor(), now=utcnow()
+        )
     print(f"new key {key.kid}: published now, signs from {key.activates_at.isoformat()}")
 
 
-async def _keys_retire(session: AsyncSession, settings: Settings, args: argparse.Namespace) -> None:
-    try:
-        key = await keys.retire(session, args.kid, key_timings(settings))
-    except KeyOperationError as exc:
-        raise CommandError(str(exc)) from exc
-    audit.record(session, Event.KEY_RETIRED, now=utcnow(), kid=key.kid, actor=_actor())
-    await session.commit()
+async def _keys_retire(database: Database, settings: Settings, args: argparse.Namespace) -> None:
+    async with database.db_session() as db:
+        key = await administration.retire_key(
+            db, args.kid, key_timings(settings), actor=_actor(), now=utcnow()
+        )
     until = key.published_until.isoformat() if key.published_until else "now"
     print(f"key {key.kid} retired; published until {until}")
 
 
-async def _keys_revoke(session: AsyncSession, settings: Settings, args: argparse.Namespace) -> None:
-    now = utcnow()
-    try:
-        revocation = await keys.revoke(session, _encryption(settings), args.kid, now)
-    except KeyOperationError as exc:
-        raise CommandError(str(exc)) from exc
-    replacement = revocation.replacement.kid if revocation.replacement else None
-    audit.record(
-        session,
-        Event.KEY_REVOKED,
-        now=now,
-        kid=revocation.revoked.kid,
-        replacement=replacement,
-        actor=_actor(),
-    )
-    await session.commit()
+async def _keys_revoke(database: Database, settings: Settings, args: argparse.Namespace) -> None:
+    async with database.db_session() as db:
+        revocation = await administration.revoke_key(
+            db, _encryption(settings), args.kid, actor=_actor(), now=utcnow()
+        )
     print(
         f"key {revocation.revoked.kid} revoked: out of the key set, never signing again; "
         f"every replica follows within KEY_REFRESH_SECONDS ({settings.key_refresh_seconds:g} s)"
     )
-    if replacement:
-        print(f"key {replacement} signs from now on")
+    if revocation.replacement:
+        print(f"key {revocation.replacement.kid} signs from now on")
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -144,75 +117,56 @@ def _read_password(from_stdin: bool) -> str:
     return first
 
 
-async def _create_admin(
-    session: AsyncSession, settings: Settings, args: argparse.Namespace
-) -> None:
+async def _create_admin(database: Database, settings: Settings, args: argparse.Namespace) -> None:
     password = _read_password(args.password_stdin)
     rules = PasswordRules(
         PasswordHasher(settings.bcrypt_cost, settings.hash_threads), settings.password_min_score
     )
     try:
-        account = await accounts.register(
-            session,
-            rules,
-            email=args.email,
-            password=password,
-            username=args.username,
-            now=utcnow(),
-            roles=["admin"],
-        )
-    except (InvalidAccountFieldError, PasswordPolicyError) as exc:
-        raise CommandError(str(exc)) from exc
+        async with database.db_session() as db:
+            account = await accounts.register(
+                db,
+                rules,
+                email=args.email,
+                password=password,
+                username=args.username,
+                now=utcnow(),
+                roles=("admin",),
+                actor=_actor(),
+            )
     except AccountTakenError as exc:
         raise CommandError(
             f"that {exc.field} is already registered; use `accounts grant-role` instead"
         ) from exc
-    audit.record(
-        session,
-        Event.ROLE_GRANTED,
-        now=utcnow(),
-        account_id=account.id,
-        role="admin",
-        actor=_actor(),
-    )
-    await session.commit()
     print(f"admin account {account.id} created for {account.email}")
 
 
-async def _account_action(
-    session: AsyncSession, settings: Settings, args: argparse.Namespace
-) -> None:
+async def _account_action(database: Database, settings: Settings, args: argparse.Namespace) -> None:
     try:
-        account = await administration.find_account(session, args.login)
-        if args.action == "disable":
-            account = await administration.disable(
-                session, account.id, actor=_actor(), now=utcnow()
-            )
-            print(f"{account.email} disabled; every session revoked")
-        elif args.action == "enable":
-            account = await administration.enable(session, account.id, actor=_actor(), now=utcnow())
-            print(f"{account.email} enabled")
-        else:
-            change = (
-                administration.grant_role
-                if args.action == "grant-role"
-                else administration.revoke_role
-            )
-            account = await change(session, account.id, args.role, actor=_actor(), now=utcnow())
-            print(f"{account.email} now has roles: {', '.join(account.roles) or '(none)'}")
-    except InvalidAccountFieldError as exc:
-        raise CommandError(str(exc)) from exc
+        async with database.db_session() as db:
+            account_id = (await administration.find_account(db, args.login)).id
+            if args.action == "disable":
+                account = await administration.disable(db, account_id, actor=_actor(), now=utcnow())
+                print(f"{account.email} disabled; every session revoked")
+            elif args.action == "enable":
+                account = await administration.enable(db, account_id, actor=_actor(), now=utcnow())
+                print(f"{account.email} enabled")
+            else:
+                change = (
+                    administration.grant_role
+                    if args.action == "grant-role"
+                    else administration.revoke_role
+                )
+                account = await change(db, account_id, args.role, actor=_actor(), now=utcnow())
+                print(f"{account.email} now has roles: {', '.join(account.roles) or '(none)'}")
     except AccountNotFoundError as exc:
         raise CommandError(f"no account with id, email or username {args.login!r}") from exc
 
 
-async def _purge(session: AsyncSession, settings: Settings, args: argparse.Namespace) -> None:
-    now = utcnow()
-    # Batches commit one by one, each in a session of its own on the same engine.
-    batches = async_sessionmaker(session.bind, expire_on_commit=False)
-    purged = await retention.purge(batches, retention_policy(settings), now)
-    audit.record(session, Event.DATA_PURGED, now=now, actor=_actor(), **purged.as_dict())
-    await session.commit()
+async def _purge(database: Database, settings: Settings, args: argparse.Namespace) -> None:
+    purged = await administration.purge(
+        database, retention_policy(settings), actor=_actor(), now=utcnow()
+    )
     print(json.dumps(purged.as_dict()))
 
 
@@ -230,7 +184,25 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
 }
 
 
-def run(settings: Settings, args: argparse.Namespace) -> None:
-    """Run the command `args` names against the database; raise `CommandError` on refusal."""
+async def _with_database(settings: Settings, args: argparse.Namespace, handler: Handler) -> None:
+    database = Database(settings.database_url)
+    try:
+        await handler(database, settings, args)
+    except (KeyOperationError, InvalidAccountFieldError, PasswordPolicyError) as exc:
+        raise CommandError(str(exc)) from exc
+    finally:
+        await database.dispose()
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run the command `args` names; raise `CommandError` on refusal."""
+    if args.command == "keys" and args.action == "generate-kek":
+        # Before the settings: an operator replacing a refused key must be able to run it.
+        from auth_service import kek
+
+        print(kek.generate())
+        return
+    settings = Settings()
+    configure_logging(settings.service_name, settings.log_level)
     handler = HANDLERS[(args.command, getattr(args, "action", None))]
     asyncio.run(_with_database(settings, args, handler))

@@ -1,9 +1,10 @@
-"""Account administration: disable, enable, grant and revoke roles.
+"""Administration: accounts (disable, enable, grant and revoke roles), signing keys (rotate,
+retire, revoke) and the retention purge.
 
-One implementation for the operator's CLI (`auth-service accounts …`) and the admin API to
-come. Each function is an operation: it commits, and it writes an audit event naming who
-acted (`actor`: "cli", or the administrator's account id), in the same transaction as the
-change.
+One implementation for the operator's CLI (`auth-service accounts …`, `keys …`, `purge`) and
+the admin API to come. Each public function but `find_account` is an operation: it commits,
+and it writes an audit event naming who acted (`actor`: "cli", or the administrator's
+account id), in the same transaction as the change.
 """
 
 import uuid
@@ -11,11 +12,15 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import audit
+from auth_service import audit, keys, retention
 from auth_service.accounts import AccountNotFoundError, check_role, find_by_login
 from auth_service.audit import Event
-from auth_service.models import Account
-from auth_service.sessions import RevokedReason, revoke_account_sessions
+from auth_service.key_encryption import KeyEncryption
+from auth_service.keys import KeyTimings, Revocation
+from auth_service.models import Account, SigningKey
+from auth_service.retention import Purged, RetentionPolicy
+from auth_service.sign_in_sessions import RevokedReason, revoke_account_sessions
+from service_kit.db import Database
 
 
 async def find_account(db: AsyncSession, login_or_id: str) -> Account:
@@ -95,3 +100,52 @@ async def revoke_role(
         audit.record(db, Event.ROLE_REVOKED, now=now, account_id=account.id, role=role, actor=actor)
     await db.commit()
     return account
+
+
+async def rotate_key(
+    db: AsyncSession, encryption: KeyEncryption, timings: KeyTimings, *, actor: str, now: datetime
+) -> SigningKey:
+    """Add a `next` key, published now, signing once the publish delay is over."""
+    key = await keys.rotate(db, encryption, timings)
+    audit.record(db, Event.KEY_ROTATED, now=now, kid=key.kid, actor=actor)
+    await db.commit()
+    return key
+
+
+async def retire_key(
+    db: AsyncSession, kid: str, timings: KeyTimings, *, actor: str, now: datetime
+) -> SigningKey:
+    """Retire a key: published until every token it signed has expired, then gone."""
+    key = await keys.retire(db, kid, timings)
+    audit.record(db, Event.KEY_RETIRED, now=now, kid=key.kid, actor=actor)
+    await db.commit()
+    return key
+
+
+async def revoke_key(
+    db: AsyncSession, encryption: KeyEncryption, kid: str, *, actor: str, now: datetime
+) -> Revocation:
+    """Pull a compromised key out of the key set at once, another signing in its place."""
+    revocation = await keys.revoke(db, encryption, kid, now)
+    replacement = revocation.replacement.kid if revocation.replacement else None
+    audit.record(
+        db,
+        Event.KEY_REVOKED,
+        now=now,
+        kid=revocation.revoked.kid,
+        replacement=replacement,
+        actor=actor,
+    )
+    await db.commit()
+    return revocation
+
+
+async def purge(
+    database: Database, policy: RetentionPolicy, *, actor: str, now: datetime
+) -> Purged:
+    """`retention.purge` (each batch its own transaction), then its audit event."""
+    purged = await retention.purge(database, policy, now)
+    async with database.db_session() as db:
+        audit.record(db, Event.DATA_PURGED, now=now, actor=actor, **purged.as_dict())
+        await db.commit()
+    return purged

@@ -40,7 +40,7 @@ def record(
     client_id: str | None = None,
     **details: Any,
 ) -> None:
-    """Add an event to the session; it is written when the caller commits.
+    """Add an event to `db`'s unit of work: it is written when the operation commits.
 
     `details` must never hold a password, a token or anything derived from one.
     """

@@ -13,24 +13,14 @@ auth-service purge                  # delete what the retention settings no long
 
 import argparse
 import sys
-import urllib.request
 from collections.abc import Sequence
 
+from auth_service.migrations import HISTORY
 from auth_service.settings import Settings
-from service_kit.logging import configure_logging
+from service_kit.cli import ServiceCli, SubParsers
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="auth-service", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the HTTP API (uvicorn)")
-    migrate = commands.add_parser("migrate", help="upgrade the database to a revision")
-    migrate.add_argument("revision", nargs="?", default="head")
-    downgrade = commands.add_parser("downgrade", help="downgrade the database to a revision")
-    downgrade.add_argument("revision")
-    commands.add_parser(
-        "healthcheck", help="exit 0 when this service's /health answers (container probes)"
-    )
+def _add_commands(commands: SubParsers) -> None:
     key_commands = commands.add_parser("keys", help="list, rotate and retire signing keys")
     key_actions = key_commands.add_subparsers(dest="action", required=True)
     key_list = key_actions.add_parser("list", help="every key, its state and its times")
@@ -75,48 +65,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands.add_parser(
         "purge", help="delete expired throttles, sessions, refresh tokens and old audit events"
     )
-    args = parser.parse_args(_kid_as_operand(list(sys.argv[1:] if argv is None else argv)))
 
-    if args.command == "keys" and args.action == "generate-kek":
-        # Before the settings: an operator replacing a refused key must be able to run it.
-        from auth_service import kek
 
-        print(kek.generate())
-        return
-    settings = Settings()
-    if args.command != "healthcheck":
-        configure_logging("auth", settings.log_level)
+def _run_command(args: argparse.Namespace) -> None:
+    # Imported when a command runs: `serve` and `healthcheck` never load them.
+    from auth_service import admin_commands
 
-    if args.command == "serve":
-        import uvicorn
-
-        uvicorn.run(
-            "auth_service.main:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            # The client's address comes from service_kit.client_address (TRUSTED_PROXIES),
-            # the same rule under uvicorn and Lambda.
-            proxy_headers=False,
-            server_header=False,
-        )
-    elif args.command in ("migrate", "downgrade"):
-        from auth_service import migrations
-
-        change_schema = migrations.upgrade if args.command == "migrate" else migrations.downgrade
-        change_schema(settings.database_url, args.revision)
-    elif args.command == "healthcheck":
-        sys.exit(0 if _healthy(settings) else 1)
-    else:
-        from auth_service import admin_commands
-
-        try:
-            admin_commands.run(settings, args)
-        except admin_commands.CommandError as exc:
-            print(f"auth-service: {exc}", file=sys.stderr)
-            sys.exit(1)
+    admin_commands.run(args)
 
 
 def _kid_as_operand(argv: list[str]) -> list[str]:
@@ -133,12 +88,16 @@ def _kid_as_operand(argv: list[str]) -> list[str]:
     return argv
 
 
-def _healthy(settings: Settings) -> bool:
-    # Containers have no curl; this probe is the service's own, on its own port.
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
-    url = f"http://{host}:{settings.port}/auth/health"
-    try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
+CLI = ServiceCli(
+    Settings,
+    "auth_service.main:create_app",
+    HISTORY,
+    __doc__ or "",
+    add_commands=_add_commands,
+    run_command=_run_command,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`auth-service ARGS` (default: the process's arguments)."""
+    CLI.main(_kid_as_operand(list(sys.argv[1:] if argv is None else argv)))

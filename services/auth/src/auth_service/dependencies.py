@@ -12,11 +12,11 @@ from fastapi.security import OAuth2PasswordBearer
 
 from auth_service.accounts import PasswordRules
 from auth_service.clock import utcnow
-from auth_service.db import Session
 from auth_service.grants import Issuance
 from auth_service.models import Account
-from auth_service.sessions import live_session_account
+from auth_service.sign_in_sessions import live_session_account
 from auth_service.tokens import AccessTokenClaims, InvalidAccessTokenError, verify_access_token
+from service_kit.db import DbSession
 
 # Relative, so Swagger UI's Authorize button works through the gateway and directly alike.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
@@ -51,7 +51,7 @@ def _unauthorized(error: str | None) -> HTTPException:
 
 
 async def current_caller(
-    db: Session,
+    db: DbSession,
     issuance: Annotated[Issuance, Depends(get_issuance)],
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Caller:

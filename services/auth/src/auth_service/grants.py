@@ -1,23 +1,24 @@
-"""The token endpoint's grants (RFC 6749 §4.3 password, §6 refresh_token), without HTTP."""
+"""The token endpoint's grants (RFC 6749 §4.3 password, §6 refresh_token) and the revocation
+endpoint (RFC 7009), without HTTP. Each is an operation: it commits."""
 
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import audit, sessions
+from auth_service import audit, sign_in_sessions
 from auth_service.audit import Event
 from auth_service.clock import utcnow
-from auth_service.keys import SigningKeyStore
+from auth_service.key_store import SigningKeyStore
 from auth_service.oauth import OAuthError, parse_scope
-from auth_service.passwords import PasswordHasher, normalize
-from auth_service.sessions import IssuedSession, RefreshTokenRejectedError, SessionPolicy
+from auth_service.passwords import PasswordHasher
 from auth_service.sign_in import (
     BadCredentialsError,
     PasswordAttempt,
     ThrottledError,
     check_password,
 )
+from auth_service.sign_in_sessions import IssuedSession, RefreshTokenRejectedError, SessionPolicy
 from auth_service.throttling import ThrottlePolicy
 from auth_service.tokens import TokenIssuer, issue_access_token
 
@@ -39,6 +40,8 @@ class Issuance:
 
 @dataclass(frozen=True)
 class GrantRequest:
+    """What every grant request says besides its grant: the client, the scope, the caller."""
+
     client_id: str | None
     scope: str | None
     client_address: str | None
@@ -99,9 +102,9 @@ async def password_grant(
 
     now = utcnow()
     if issuance.hasher.needs_rehash(account.password_hash):
-        account.password_hash = await issuance.hasher.hash(normalize(password))
+        account.password_hash = await issuance.hasher.hash(password)
         audit.record(db, Event.PASSWORD_REHASHED, now=now, account_id=account.id)
-    issued = await sessions.start_session(
+    issued = await sign_in_sessions.start_session(
         db, account, client_id=request.client_id, scope=scope, policy=issuance.sessions, now=now
     )
     audit.record(
@@ -127,7 +130,7 @@ async def refresh_grant(
     """
     keys_ready(issuance.keys)
     try:
-        issued = await sessions.rotate_refresh_token(
+        issued = await sign_in_sessions.rotate_refresh_token(
             db,
             refresh_token,
             client_id=request.client_id,
@@ -136,10 +139,24 @@ async def refresh_grant(
             client_address=request.client_address,
         )
     except RefreshTokenRejectedError:
+        # A reused token, or one of a disabled account, revoked its session: keep that.
+        await db.commit()
         raise OAuthError("invalid_grant", BAD_REFRESH_TOKEN) from None
+    await db.commit()
     granted = issued.scope
     scope = granted if request.scope is None else parse_scope(request.scope, granted.split())
     return _token_response(issuance, issued, scope, request.client_id)
+
+
+async def revoke(
+    db: AsyncSession, token: str, *, client_id: str | None, client_address: str | None
+) -> None:
+    """RFC 7009: revoke the session of a refresh token. An unknown token, an access token or
+    another client's session changes nothing, and is no error either (§2.2)."""
+    await sign_in_sessions.revoke_by_refresh_token(
+        db, token, client_id=client_id, now=utcnow(), client_address=client_address
+    )
+    await db.commit()
 
 
 def keys_ready(keys: SigningKeyStore) -> None:

@@ -6,7 +6,7 @@ Refused: anything shorter, anything that is not such an encoding, bytes that are
 not random (few distinct values, or printable text: an encoded passphrase), and every
 value published in this repository (the development default, the example files').
 
-The AES key is derived from the setting's text with HKDF-SHA256 (`keys.KeyEncryption`),
+The AES key is derived from the setting's text with HKDF-SHA256 (`key_encryption.KeyEncryption`),
 as it always was: signing keys encrypted before these rules existed still decrypt under
 the same setting, the development default included.
 """

@@ -12,27 +12,25 @@ from fastapi.responses import JSONResponse, Response
 
 from auth_service import retention
 from auth_service.accounts import PasswordRules
-from auth_service.db import Database
 from auth_service.grants import Issuance
-from auth_service.keys import KeyEncryption, KeyTimings, SigningKeyStore
-from auth_service.oauth import NO_STORE, OAuthError
+from auth_service.key_encryption import KeyEncryption
+from auth_service.key_store import SigningKeyStore
+from auth_service.keys import KeyTimings
+from auth_service.oauth import OAuthError
 from auth_service.passwords import PasswordHasher
 from auth_service.retention import RetentionPolicy
-from auth_service.routes import accounts, health, oauth, well_known
-from auth_service.sessions import SessionPolicy
+from auth_service.routes import accounts, oauth, well_known
 from auth_service.settings import Settings
+from auth_service.sign_in_sessions import SessionPolicy
 from auth_service.throttling import ThrottlePolicy
 from auth_service.tokens import LEEWAY_SECONDS, TokenIssuer
-from service_kit.docs import install_docs
-from service_kit.logging import configure_logging
-from service_kit.middleware import install_middleware
-from service_kit.openapi import install_problem_documents
-from service_kit.problems import install_problem_handlers, problem
+from service_kit.app import create_service_app
+from service_kit.db import Database
+from service_kit.problems import problem
 
-PREFIX = "/auth"
 # The first attempt to load the keys is made before serving; later ones in the background.
 KEY_BOOTSTRAP_TIMEOUT_SECONDS = 15.0
-_OAUTH_PATHS = {f"{PREFIX}/token", f"{PREFIX}/revoke"}
+_OAUTH_PATHS = {"/auth/token", "/auth/revoke"}
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -72,16 +70,15 @@ async def _oauth_error(_request: Request, exc: Exception) -> JSONResponse:
 def create_app(
     settings: Settings | None = None, *, password_hasher: PasswordHasher | None = None
 ) -> FastAPI:
-    """Build the app; every route lives under `/auth`, the same directly and via the gateway.
+    """Build the app: its routes under `/auth`, the key set and discovery under `/.well-known`.
 
     `password_hasher` replaces the one the settings describe (tests count its checks).
     """
     settings = settings or Settings()
-    configure_logging("auth", settings.log_level)
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, sqlite_pool_size=1)
     hasher = password_hasher or PasswordHasher(settings.bcrypt_cost, settings.hash_threads)
     keys = SigningKeyStore(
-        database.sessions,
+        database,
         KeyEncryption(settings.key_encryption_key.get_secret_value()),
         key_timings(settings),
         settings.jwks_max_age_seconds,
@@ -121,7 +118,7 @@ def create_app(
         tasks = [asyncio.create_task(keys.keep_fresh(settings.key_refresh_seconds))]
         if settings.purge_interval_seconds:
             purging = retention.keep_purging(
-                database.sessions, retention_policy(settings), settings.purge_interval_seconds
+                database, retention_policy(settings), settings.purge_interval_seconds
             )
             tasks.append(asyncio.create_task(purging))
         try:
@@ -131,38 +128,18 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await database.dispose()
 
-    app = FastAPI(
+    app = create_service_app(
+        settings,
+        database,
         title="Auth service",
-        version="0.1.0",
         description="Accounts, RS256 access tokens (RFC 9068) and rotating refresh tokens.",
-        docs_url=None,  # service_kit.docs serves them, under the prefix
-        redoc_url=None,
-        openapi_url=f"{PREFIX}/openapi.json",
+        routers=[accounts.router, oauth.router],
         lifespan=lifespan,
+        body_refusal=_body_too_large,
+        error_handlers={OAuthError: _oauth_error},
     )
-    install_docs(app, PREFIX)
-    app.state.settings = settings
-    app.state.database = database
     app.state.issuance = issuance
     app.state.password_rules = PasswordRules(hasher, settings.password_min_score)
-    install_problem_handlers(app)
-    app.add_exception_handler(OAuthError, _oauth_error)
-    install_middleware(
-        app,
-        max_body_bytes=settings.max_body_bytes,
-        trusted_proxies=settings.trusted_proxies,
-        public_url=settings.public_url,
-        docs_prefix=f"{PREFIX}/docs",
-        body_refusal=_body_too_large,
-    )
-    app.include_router(health.router, prefix=PREFIX)
-    app.include_router(accounts.router, prefix=PREFIX)
-    app.include_router(oauth.router, prefix=PREFIX)
     app.include_router(well_known.router)
-    install_problem_documents(app)
     return app
-
-
-__all__ = ["NO_STORE", "create_app"]

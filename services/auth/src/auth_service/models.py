@@ -48,8 +48,9 @@ class Account(Base):
     password_changed_at: Mapped[datetime]
 
 
-class SessionFamily(Base):
-    """One sign-in: the chain of refresh tokens that continue it, revoked as a whole."""
+class SignInSession(Base):
+    """One sign-in (the API's session, `sid`): the chain of refresh tokens that continue it,
+    revoked as a whole. The table keeps its first name, from RFC 9700's "token family"."""
 
     __tablename__ = "session_families"
 
@@ -67,11 +68,12 @@ class SessionFamily(Base):
 
 
 class RefreshToken(Base):
-    """One refresh token of a family; only its SHA-256 is stored."""
+    """One refresh token of a sign-in session; only its SHA-256 is stored."""
 
     __tablename__ = "refresh_tokens"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # The sign-in session (its token family) it continues.
     family_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("session_families.id", ondelete="CASCADE"), index=True
     )

@@ -13,7 +13,8 @@ FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 16 * 1024
 MAX_FIELDS = 20
 MAX_VALUE_CHARS = 4096
-# RFC 6749 Appendix A.1: client_id is VSCHAR*; the contract bounds it to 1-64 characters.
+# RFC 6749 Appendix A.1: client_id is VSCHAR*; 1-64 of them here, as the `client_id`
+# column of a session stores it (and a longer id is no one's but an attacker's).
 _CLIENT_ID = re.compile(r"[\x20-\x7e]{1,64}")
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")

@@ -85,13 +85,14 @@ class PasswordHasher:
         return await anyio.to_thread.run_sync(function, limiter=self._limiter)
 
     async def hash(self, password: str) -> str:
-        """A new bcrypt hash of the (already normalised) password."""
-        encoded = password.encode("utf-8")
+        """A new bcrypt hash of the password as typed (normalised here, as `verify` does)."""
+        encoded = normalize(password).encode("utf-8")
         salt = bcrypt.gensalt(self.cost)
         return (await self._run(lambda: bcrypt.hashpw(encoded, salt))).decode()
 
     async def verify(self, password: str, password_hash: str | None) -> bool:
-        """Check the password in constant time; `None` (no account) checks a dummy hash."""
+        """Check the password as typed (normalised here, as `hash` does) in constant time;
+        `None` (no account) checks a dummy hash."""
         encoded = normalize(password).encode("utf-8")
         target = (password_hash or self._dummy_hash).encode()
         if len(encoded) > MAX_BYTES:
@@ -105,7 +106,9 @@ class PasswordHasher:
         return hash_cost(password_hash) < self.cost
 
     async def check_policy(self, password: str, *, personal: list[str], min_score: int) -> None:
-        """`check_policy` off the loop: zxcvbn takes milliseconds on long passwords."""
+        """`check_policy` of the password as typed (normalised here, as `hash` will), off the
+        loop: zxcvbn takes milliseconds on long passwords."""
+        password = normalize(password)
         check_shape(password)  # cheap; keeps huge input away from the estimator
         await anyio.to_thread.run_sync(
             lambda: check_policy(password, personal=personal, min_score=min_score)

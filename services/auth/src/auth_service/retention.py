@@ -19,10 +19,11 @@ from typing import Any
 
 import structlog
 from sqlalchemy import delete, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.clock import utcnow
-from auth_service.models import AuditEvent, LoginThrottle, RefreshToken, SessionFamily
+from auth_service.models import AuditEvent, LoginThrottle, RefreshToken, SignInSession
+from service_kit.db import Database
 
 BATCH_ROWS = 5000
 # pg_try_advisory_xact_lock's key: any constant the service uses for nothing else.
@@ -72,10 +73,10 @@ def _purges(policy: RetentionPolicy, now: datetime) -> list[tuple[str, Any, Any]
         ("refresh_tokens", RefreshToken.id, RefreshToken.expires_at < session_cutoff),
         (
             "sessions",
-            SessionFamily.id,
+            SignInSession.id,
             or_(
-                SessionFamily.expires_at < session_cutoff,
-                SessionFamily.revoked_at < session_cutoff,
+                SignInSession.expires_at < session_cutoff,
+                SignInSession.revoked_at < session_cutoff,
             ),
         ),
         ("audit_events", AuditEvent.id, AuditEvent.occurred_at < now - policy.audit),
@@ -94,17 +95,21 @@ async def _claim(db: AsyncSession) -> bool:
 
 
 async def purge(
-    sessions: async_sessionmaker[AsyncSession],
+    database: Database,
     policy: RetentionPolicy,
     now: datetime,
     *,
     batch_rows: int = BATCH_ROWS,
 ) -> Purged:
-    """Delete every row past its retention at `now`, batch by batch (each committed)."""
+    """Delete every row past its retention at `now`, batch by batch.
+
+    An operation of its own, and the only one that commits more than once: each batch is a
+    unit of work, so that a long purge never holds locks that requests wait for.
+    """
     purged = Purged()
     for name, key, condition in _purges(policy, now):
         while True:
-            async with sessions() as db:
+            async with database.db_session() as db:
                 if not await _claim(db):
                     purged.skipped = True
                     return purged
@@ -126,14 +131,12 @@ async def purge(
     return purged
 
 
-async def keep_purging(
-    sessions: async_sessionmaker[AsyncSession], policy: RetentionPolicy, interval: float
-) -> None:
+async def keep_purging(database: Database, policy: RetentionPolicy, interval: float) -> None:
     """Purge every `interval` seconds, for as long as the service runs."""
     while True:
         await asyncio.sleep(interval)
         try:
-            purged = await purge(sessions, policy, utcnow())
+            purged = await purge(database, policy, utcnow())
         except Exception as exc:  # the database may be down: try again next round
             log.warning("purge_failed", error=type(exc).__name__)
             continue

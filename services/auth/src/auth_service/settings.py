@@ -1,134 +1,76 @@
 """Every setting of the auth service, read from the environment and validated at start."""
 
 import os
-from pathlib import Path
-from typing import Literal, Self
+from typing import ClassVar, Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from auth_service import kek
 from auth_service.kek import DEVELOPMENT_KEY_ENCRYPTION_KEY
-from service_kit.body_limit import DEFAULT_MAX_BODY_BYTES
-from service_kit.client_address import TrustedProxies
+from service_kit.settings import ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Environment variables of the auth service (see the README's settings table)."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", validate_by_name=True)
-
-    environment: Literal["development", "test", "production"] = "development"
+    service_name: ClassVar[str] = "auth"
     host: str = Field("127.0.0.1", validation_alias="AUTH_HOST")
     port: int = Field(8001, ge=1, le=65535, validation_alias="AUTH_PORT")
-    gateway_port: int = Field(8000, ge=1, le=65535, validation_alias="GATEWAY_PORT")
-    data_dir: Path = Field(Path(".data"), validation_alias="DATA_DIR")
     database_url: str = Field(
         "", validation_alias=AliasChoices("AUTH_DATABASE_URL", "DATABASE_URL")
     )
-    public_url: str = Field("", validation_alias="PUBLIC_URL")
     # The development default lets a development stack start with no setup; outside
     # development only a value kek.problem_with accepts is (at least 32 random bytes).
-    key_encryption_key: SecretStr = Field(
-        SecretStr(DEVELOPMENT_KEY_ENCRYPTION_KEY), validation_alias="KEY_ENCRYPTION_KEY"
-    )
-    # The deployment's own proxies, whose X-Forwarded-For is believed (service_kit.client_address).
-    trusted_proxies: str = Field("127.0.0.1,::1", validation_alias="TRUSTED_PROXIES")
-    # Larger request bodies are refused with 413 before they are read.
-    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, gt=0, validation_alias="MAX_BODY_BYTES")
-    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    key_encryption_key: SecretStr = Field(SecretStr(DEVELOPMENT_KEY_ENCRYPTION_KEY))
 
     # Passwords: bcrypt's cost factor (each +1 doubles the work), the threads that hash them
     # off the event loop (0: one per core), and the lowest zxcvbn score (0-4) accepted.
-    bcrypt_cost: int = Field(12, ge=4, le=31, validation_alias="BCRYPT_COST")
-    password_hash_threads: int = Field(0, ge=0, le=64, validation_alias="PASSWORD_HASH_THREADS")
-    password_min_score: int = Field(3, ge=0, le=4, validation_alias="PASSWORD_MIN_SCORE")
+    bcrypt_cost: int = Field(12, ge=4, le=31)
+    password_hash_threads: int = Field(0, ge=0, le=64)
+    password_min_score: int = Field(3, ge=0, le=4)
 
-    # Access tokens (RFC 9068): lifetime, audience, the scopes a client may ask for, and the
-    # `client_id` claim of tokens whose client named none (the claim is required).
-    access_token_ttl_seconds: int = Field(
-        900, ge=60, le=86_400, validation_alias="ACCESS_TOKEN_TTL_SECONDS"
-    )
-    access_token_audience: str = Field(
-        "auth-platform", min_length=1, validation_alias="ACCESS_TOKEN_AUDIENCE"
-    )
-    scopes: str = Field("profile", min_length=1, validation_alias="SCOPES")
-    default_client_id: str = Field(
-        "public", pattern=r"^[\x21-\x7e]{1,64}$", validation_alias="DEFAULT_CLIENT_ID"
-    )
+    # Access tokens (RFC 9068): lifetime (the audience is a shared setting), the scopes a
+    # client may ask for, and the `client_id` claim of tokens whose client named none (the
+    # claim is required).
+    access_token_ttl_seconds: int = Field(900, ge=60, le=86_400)
+    scopes: str = Field("profile", min_length=1)
+    default_client_id: str = Field("public", pattern=r"^[\x21-\x7e]{1,64}$")
 
     # Refresh tokens: unused for `idle` seconds they lapse; a session never outlives `absolute`.
-    refresh_token_idle_ttl_seconds: int = Field(
-        14 * 86_400, ge=60, validation_alias="REFRESH_TOKEN_IDLE_TTL_SECONDS"
-    )
-    refresh_token_absolute_ttl_seconds: int = Field(
-        30 * 86_400, ge=60, validation_alias="REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS"
-    )
+    refresh_token_idle_ttl_seconds: int = Field(14 * 86_400, ge=60)
+    refresh_token_absolute_ttl_seconds: int = Field(30 * 86_400, ge=60)
 
     # Signing keys: the key set's cache lifetime (Cache-Control max-age), how often each
     # replica reloads the keys from the database, and how long a rotated-in key is published
     # before it signs (it must outlast both, so that every verifier has seen it first).
-    jwks_max_age_seconds: int = Field(300, ge=0, le=86_400, validation_alias="JWKS_MAX_AGE_SECONDS")
-    key_refresh_seconds: float = Field(30, gt=0, le=3600, validation_alias="KEY_REFRESH_SECONDS")
-    key_publish_delay_seconds: float = Field(
-        600, gt=0, validation_alias="KEY_PUBLISH_DELAY_SECONDS"
-    )
+    jwks_max_age_seconds: int = Field(300, ge=0, le=86_400)
+    key_refresh_seconds: float = Field(30, gt=0, le=3600)
+    key_publish_delay_seconds: float = Field(600, gt=0)
 
     # Login throttling (throttling.py): failures of one login name from one address, of
     # one address on every login, and of one login from every address (that last count
     # never refuses; past it, each failing address waits the longest wait). Beyond the free
     # ones each failure blocks for base * 2^n seconds (capped); failures are forgotten
     # after the window without failure or wait.
-    login_free_attempts_per_account_address: int = Field(
-        5, ge=1, validation_alias="LOGIN_FREE_ATTEMPTS_PER_ACCOUNT_ADDRESS"
-    )
-    login_free_attempts_per_address: int = Field(
-        20, ge=1, validation_alias="LOGIN_FREE_ATTEMPTS_PER_ADDRESS"
-    )
-    login_free_attempts_per_account: int = Field(
-        10, ge=1, validation_alias="LOGIN_FREE_ATTEMPTS_PER_ACCOUNT"
-    )
+    login_free_attempts_per_account_address: int = Field(5, ge=1)
+    login_free_attempts_per_address: int = Field(20, ge=1)
+    login_free_attempts_per_account: int = Field(10, ge=1)
     # On a targeted login, an address's first failure waits only this (a typo); bounded,
     # since it is the one wait the owner may meet.
-    login_targeted_first_wait_seconds: float = Field(
-        5, gt=0, le=30, validation_alias="LOGIN_TARGETED_FIRST_WAIT_SECONDS"
-    )
-    login_throttle_base_seconds: float = Field(
-        1, gt=0, validation_alias="LOGIN_THROTTLE_BASE_SECONDS"
-    )
-    login_throttle_max_seconds: float = Field(
-        900, gt=0, validation_alias="LOGIN_THROTTLE_MAX_SECONDS"
-    )
-    login_throttle_window_seconds: float = Field(
-        900, gt=0, validation_alias="LOGIN_THROTTLE_WINDOW_SECONDS"
-    )
+    login_targeted_first_wait_seconds: float = Field(5, gt=0, le=30)
+    login_throttle_base_seconds: float = Field(1, gt=0)
+    login_throttle_max_seconds: float = Field(900, gt=0)
+    login_throttle_window_seconds: float = Field(900, gt=0)
 
     # Retention: a periodic purge in every replica (0 turns it off; `auth-service purge`
     # does the same by hand) deletes ended sessions and expired refresh tokens after the
     # session retention, and audit events after the audit retention.
-    purge_interval_seconds: float = Field(3600, ge=0, validation_alias="PURGE_INTERVAL_SECONDS")
-    session_retention_seconds: int = Field(
-        7 * 86_400, ge=0, validation_alias="SESSION_RETENTION_SECONDS"
-    )
-    audit_retention_seconds: int = Field(
-        365 * 86_400, ge=0, validation_alias="AUDIT_RETENTION_SECONDS"
-    )
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _addresses_or_networks(cls, value: str) -> str:
-        TrustedProxies(value)  # a typing mistake is a settings error at start
-        return value
+    purge_interval_seconds: float = Field(3600, ge=0)
+    session_retention_seconds: int = Field(7 * 86_400, ge=0)
+    audit_retention_seconds: int = Field(365 * 86_400, ge=0)
 
     @model_validator(mode="after")
-    def _fill_defaults_and_refuse_development_secrets(self) -> Self:
-        # Defaults that depend on other settings; the model is frozen, hence object.__setattr__.
-        if not self.database_url:
-            sqlite_path = (self.data_dir / "auth.sqlite3").resolve()
-            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{sqlite_path}")
-        if not self.public_url:
-            object.__setattr__(self, "public_url", f"http://127.0.0.1:{self.gateway_port}")
-        object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
+    def _refuse_inconsistent_timings_and_development_secrets(self) -> Self:
         if self.key_publish_delay_seconds <= self.jwks_max_age_seconds + self.key_refresh_seconds:
             raise ValueError(
                 "KEY_PUBLISH_DELAY_SECONDS must exceed JWKS_MAX_AGE_SECONDS + KEY_REFRESH_SECONDS: "

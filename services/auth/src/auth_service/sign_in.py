@@ -48,12 +48,15 @@ async def check_password(
 ) -> Account:
     """The account whose password this is, or `BadCredentialsError` / `ThrottledError`.
 
-    It owns two commits, because the throttle needs them: the reservation is committed
-    before the (slow) password check, so that every concurrent attempt already sees it,
-    and a failure's audit event is committed before the error is raised. On success
-    nothing is committed: the reservation's release joins the caller's transaction, and
-    the caller's operation commits it with its own writes.
+    The one function below an operation that commits, and it commits only what it wrote:
+    it runs before its caller has written anything (checked), and the throttle needs two
+    commits. The reservation is committed before the (slow) password check, so that every
+    concurrent attempt already sees it, and a failure's audit event before the error is
+    raised. On success nothing is committed: the reservation's release joins the caller's
+    transaction, and the caller's operation commits it with its own writes.
     """
+    if db.new or db.dirty or db.deleted:
+        raise RuntimeError("check_password commits: call it before writing anything")
     login = normalize_login(attempt.login)
     keys = SignInKeys.of(login, attempt.client_address)
     try:

@@ -7,7 +7,8 @@ from typing import Any
 
 import jwt
 
-from auth_service.keys import ALGORITHM, SigningKeyStore
+from auth_service.jwk import ALGORITHM
+from auth_service.key_store import SigningKeyStore
 
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - the JWT typ
 REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"]

@@ -4,31 +4,37 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from auth_client import JwksClient, TokenPolicy, TokenVerifier, VerifiedTokenCache
-from service_kit.docs import install_docs
-from service_kit.logging import configure_logging
-from service_kit.middleware import install_middleware
-from service_kit.openapi import install_problem_documents
-from service_kit.problems import install_problem_handlers
-from users_service.db import Database
-from users_service.routes import health, profiles
+from service_kit.app import create_service_app
+from service_kit.db import Database
+from service_kit.health import ReadinessCheck
+from users_service.routes import profiles
 from users_service.settings import Settings
 
-PREFIX = "/users"
+
+async def _keys_held(request: Request) -> bool:
+    jwks: JwksClient = request.app.state.jwks
+    return await jwks.load()
+
+
+KEYS_HELD = ReadinessCheck(
+    name="jwks",
+    condition="a key set from the auth service is held",
+    failure="No signing keys have been loaded from the auth service yet.",
+    probe=_keys_held,
+)
 
 
 def create_app(
     settings: Settings | None = None, *, jwks_transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
-    """Build the app; every route lives under `/users` so it is the same direct and via the gateway.
+    """Build the app: its routes under `/users`.
 
     `jwks_transport` replaces the network under the JWKS client (tests: `httpx.MockTransport`).
     """
     settings = settings or Settings()
-    configure_logging("users", settings.log_level)
-    database = Database(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,28 +61,13 @@ def create_app(
                 jwks, policy, cache=VerifiedTokenCache(settings.token_cache_size)
             )
             yield
-        await database.dispose()
 
-    app = FastAPI(
+    return create_service_app(
+        settings,
+        Database(settings.database_url),
         title="Users service",
-        version="0.1.0",
-        docs_url=None,  # service_kit.docs serves them, under the prefix
-        redoc_url=None,
-        openapi_url=f"{PREFIX}/openapi.json",
+        description="Profiles, for the accounts whose access tokens the auth service signs.",
+        routers=[profiles.router],
         lifespan=lifespan,
+        readiness=[KEYS_HELD],
     )
-    install_docs(app, PREFIX)
-    app.state.settings = settings
-    app.state.database = database
-    install_problem_handlers(app)
-    install_middleware(
-        app,
-        max_body_bytes=settings.max_body_bytes,
-        trusted_proxies=settings.trusted_proxies,
-        public_url=settings.public_url,
-        docs_prefix=f"{PREFIX}/docs",
-    )
-    app.include_router(health.router, prefix=PREFIX)
-    app.include_router(profiles.router, prefix=PREFIX)
-    install_problem_documents(app)
-    return app

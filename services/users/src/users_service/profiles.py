@@ -41,18 +41,6 @@ def read_or_create_profile(connection: Connection, account_id: uuid.UUID) -> Row
     return row
 
 
-async def get_or_create_profile(session: AsyncSession, account_id: uuid.UUID) -> Profile:
-    """The account's profile as a model to change, created empty if it has none."""
-    profile = await session.get(Profile, account_id)
-    if profile is not None:
-        return profile
-    await session.execute(_create_if_missing(session.get_bind().dialect.name, account_id))
-    await session.commit()
-    profile = await session.get(Profile, account_id)
-    assert profile is not None
-    return profile
-
-
 def _create_if_missing(dialect: str, account_id: uuid.UUID) -> Insert:
     # INSERT … ON CONFLICT DO NOTHING: whoever loses the race reads the winner's row.
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -62,23 +50,24 @@ def _create_if_missing(dialect: str, account_id: uuid.UUID) -> Insert:
 
 
 async def update_profile(
-    session: AsyncSession, account_id: uuid.UUID, changes: dict[str, str | None]
+    db: AsyncSession, account_id: uuid.UUID, changes: dict[str, str | None]
 ) -> Profile:
-    """Set the given fields of the account's profile (creating it first if need be)."""
-    profile = await get_or_create_profile(session, account_id)
-    changed = False
-    for field, value in changes.items():
-        if getattr(profile, field) != value:
-            setattr(profile, field, value)
-            changed = True
+    """Set the given fields of the account's profile, creating it first if it has none;
+    commits. `updated_at` moves only when a value does."""
+    await db.execute(_create_if_missing(db.get_bind().dialect.name, account_id))
+    profile = await db.get(Profile, account_id)
+    assert profile is not None  # created above, or by a concurrent first call
+    changed = {field: value for field, value in changes.items() if getattr(profile, field) != value}
+    for field, value in changed.items():
+        setattr(profile, field, value)
     if changed:
         profile.updated_at = utc_now()
-        await session.commit()
+    await db.commit()
     return profile
 
 
 async def list_profiles(
-    session: AsyncSession, limit: int, cursor: str | None = None
+    db: AsyncSession, limit: int, cursor: str | None = None
 ) -> tuple[list[Profile], str | None]:
     """A page of profiles, oldest first, and the cursor to the next page (None on the last)."""
     query = select(Profile).order_by(Profile.created_at, Profile.id).limit(limit + 1)
@@ -90,7 +79,7 @@ async def list_profiles(
                 and_(Profile.created_at == created_at, Profile.id > profile_id),
             )
         )
-    profiles = list((await session.scalars(query)).all())
+    profiles = list((await db.scalars(query)).all())
     if len(profiles) <= limit:
         return profiles, None
     last = profiles[limit - 1]

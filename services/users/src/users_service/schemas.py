@@ -76,7 +76,7 @@ class PublicProfile(BaseModel):
     avatar_url: str | None
 
 
-class Profile(PublicProfile):
+class FullProfile(PublicProfile):
     """A whole profile, as its owner and admins see it."""
 
     created_at: datetime
@@ -103,5 +103,5 @@ class ProfileUpdate(BaseModel):
 class ProfilePage(BaseModel):
     """One page of the admin listing; `next_cursor` is null on the last page."""
 
-    items: list[Profile]
+    items: list[FullProfile]
     next_cursor: str | None

@@ -9,20 +9,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from auth_service import accounts, audit
+from auth_service import accounts, credentials
 from auth_service.accounts import AccountTakenError, InvalidAccountFieldError
-from auth_service.audit import Event
 from auth_service.clock import utcnow
-from auth_service.db import Session
 from auth_service.dependencies import ClientAddress, CurrentCaller, IssuanceDep, PasswordRulesDep
 from auth_service.passwords import PasswordPolicyError
-from auth_service.sessions import RevokedReason, revoke_account_sessions
-from auth_service.sign_in import (
-    BadCredentialsError,
-    PasswordAttempt,
-    ThrottledError,
-    check_password,
-)
+from auth_service.sign_in import BadCredentialsError, ThrottledError
+from service_kit.db import DbSession
 from service_kit.openapi import GATEWAY_RATE_LIMITED, problem_response, problem_responses
 from service_kit.problems import problem
 
@@ -102,7 +95,7 @@ def _field_problem(status_code: int, field: str, message: str, rule: str) -> Res
     },
 )
 async def register(
-    body: RegisterRequest, db: Session, rules: PasswordRulesDep, address: ClientAddress
+    body: RegisterRequest, db: DbSession, rules: PasswordRulesDep, address: ClientAddress
 ) -> AccountOut | Response:
     """Create an account. 422 names the rule a password breaks; 409 when email or username
     is taken."""
@@ -138,7 +131,7 @@ async def register(
 async def change_password(
     body: PasswordChangeRequest,
     caller: CurrentCaller,
-    db: Session,
+    db: DbSession,
     rules: PasswordRulesDep,
     issuance: IssuanceDep,
     address: ClientAddress,
@@ -146,10 +139,17 @@ async def change_password(
     """Change the password (the current one is required); every other session is revoked,
     the caller's own stays signed in. The current password goes through the same throttled
     check as a sign-in: 403 when wrong, 429 with Retry-After when throttled."""
-    account = caller.account
-    attempt = PasswordAttempt(account.email, body.current_password, address, "password_change")
     try:
-        await check_password(db, rules.hasher, issuance.throttle, attempt)
+        await credentials.change_password(
+            db,
+            rules,
+            issuance.throttle,
+            caller.account,
+            current_password=body.current_password,
+            new_password=body.new_password,
+            keep_session=caller.claims.session_id,
+            client_address=address,
+        )
     except ThrottledError as exc:
         return problem(
             429,
@@ -158,36 +158,13 @@ async def change_password(
         )
     except BadCredentialsError:
         return problem(403, "The current password is incorrect.")
-    try:
-        await accounts.change_password(
-            db,
-            rules,
-            account,
-            new_password=body.new_password,
-            keep_session=caller.claims.session_id,
-            now=utcnow(),
-            client_address=address,
-        )
     except PasswordPolicyError as exc:
-        # Refused before any change: what is left to commit is the throttle's release
-        # (the current password was right).
-        await db.commit()
         return _field_problem(422, "new_password", str(exc), exc.rule)
     return Response(status_code=204)
 
 
 @router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, response_model=None)
-async def logout_all(caller: CurrentCaller, db: Session, address: ClientAddress) -> Response:
+async def logout_all(caller: CurrentCaller, db: DbSession, address: ClientAddress) -> Response:
     """Revoke every session of the caller's account, this one included."""
-    now = utcnow()
-    revoked = await revoke_account_sessions(db, caller.account.id, RevokedReason.LOGOUT_ALL, now)
-    audit.record(
-        db,
-        Event.LOGGED_OUT_EVERYWHERE,
-        now=now,
-        account_id=caller.account.id,
-        client_address=address,
-        sessions_revoked=revoked,
-    )
-    await db.commit()
+    await credentials.sign_out_everywhere(db, caller.account.id, client_address=address)
     return Response(status_code=204)

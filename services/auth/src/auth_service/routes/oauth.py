@@ -3,9 +3,7 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from auth_service import sessions
-from auth_service.clock import utcnow
-from auth_service.db import Session
+from auth_service import grants
 from auth_service.dependencies import ClientAddress, IssuanceDep
 from auth_service.grants import GrantRequest, password_grant, refresh_grant
 from auth_service.oauth import NO_STORE, OAuthError, client_id_from, read_form, require
@@ -15,13 +13,14 @@ from auth_service.routes.oauth_openapi import (
     TOKEN_FORM,
     TOKEN_RESPONSES,
 )
+from service_kit.db import DbSession
 
 router = APIRouter(tags=["oauth"])
 
 
 @router.post("/token", openapi_extra=TOKEN_FORM, response_model=None, responses=TOKEN_RESPONSES)
 async def token(
-    request: Request, db: Session, issuance: IssuanceDep, address: ClientAddress
+    request: Request, db: DbSession, issuance: IssuanceDep, address: ClientAddress
 ) -> Response:
     """Issue tokens: grants `password` (username is the email or the username) and
     `refresh_token`. Public clients only (no secret); `client_id` optional."""
@@ -52,7 +51,7 @@ async def token(
     response_class=Response,  # no body, so the document lists none
     responses=REVOKE_RESPONSES,
 )
-async def revoke(request: Request, db: Session, address: ClientAddress) -> Response:
+async def revoke(request: Request, db: DbSession, address: ClientAddress) -> Response:
     """RFC 7009: revoke a refresh token's whole session. 200 whether or not there was one
     (an access token, an unknown token or another client's session changes nothing)."""
     form = await read_form(request)
@@ -63,7 +62,5 @@ async def revoke(request: Request, db: Session, address: ClientAddress) -> Respo
         # RFC 7009 §2.1: the hint may be ignored; an unknown one changes nothing either.
         hint = None
     if hint != "access_token":
-        await sessions.revoke_by_token(
-            db, token_value, client_id=client_id, now=utcnow(), client_address=address
-        )
+        await grants.revoke(db, token_value, client_id=client_id, client_address=address)
     return Response(status_code=200, headers=NO_STORE)

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from auth_service.dependencies import IssuanceDep
-from auth_service.keys import ALGORITHM, SigningKeyStore
+from auth_service.jwk import ALGORITHM
+from auth_service.key_store import SigningKeyStore
 from service_kit.openapi import RETRY_AFTER, RETRY_AFTER_SECONDS, problem_response
 from service_kit.problems import problem
 

@@ -10,11 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
+from service_kit.db import DatabaseDep, DbSession
 from service_kit.openapi import problem_response
 from users_service import profiles
-from users_service.db import Db, Session
 from users_service.dependencies import CurrentAccount, ProfileLister, ProfileReader
-from users_service.schemas import Profile, ProfilePage, ProfileUpdate, PublicProfile
+from users_service.schemas import FullProfile, ProfilePage, ProfileUpdate, PublicProfile
 
 router = APIRouter(tags=["profiles"])
 
@@ -32,22 +32,22 @@ _NOT_A_PERSON: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/me", response_model=Profile, responses=_NOT_A_PERSON)
-async def read_my_profile(account: CurrentAccount, database: Db) -> Response:
+@router.get("/me", response_model=FullProfile, responses=_NOT_A_PERSON)
+async def read_my_profile(account: CurrentAccount, database: DatabaseDep) -> Response:
     """The caller's profile, created empty on first use. A person's token only: a service's
     own token (`client_credentials`) has no profile, and gets 403."""
     row = await database.run(profiles.read_or_create_profile, account)
-    return _answer(Profile.model_validate(row))
+    return _answer(FullProfile.model_validate(row))
 
 
-@router.patch("/me", response_model=Profile, responses=_NOT_A_PERSON)
+@router.patch("/me", response_model=FullProfile, responses=_NOT_A_PERSON)
 async def update_my_profile(
-    changes: ProfileUpdate, account: CurrentAccount, session: Session
+    changes: ProfileUpdate, account: CurrentAccount, db: DbSession
 ) -> Response:
     """Set the fields sent; unknown fields and invalid values are a 422 that changes nothing.
     A person's token only (403 for a service's)."""
-    profile = await profiles.update_profile(session, account, changes.changes())
-    return _answer(Profile.model_validate(profile))
+    profile = await profiles.update_profile(db, account, changes.changes())
+    return _answer(FullProfile.model_validate(profile))
 
 
 @router.get(
@@ -58,7 +58,9 @@ async def update_my_profile(
         404: problem_response(404, "There is no profile with this id."),
     },
 )
-async def read_profile(profile_id: uuid.UUID, _reader: ProfileReader, database: Db) -> Response:
+async def read_profile(
+    profile_id: uuid.UUID, _reader: ProfileReader, database: DatabaseDep
+) -> Response:
     """Anyone's public fields; 404 when there is no such profile. Any person may read them; a
     service's token needs the `users:read` scope."""
     row = await database.run(profiles.read_profile, profile_id)
@@ -77,15 +79,15 @@ async def read_profile(profile_id: uuid.UUID, _reader: ProfileReader, database: 
 )
 async def list_profiles(
     _lister: ProfileLister,
-    session: Session,
+    db: DbSession,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> Response:
     """A page of every profile, oldest first: for a token with the `users:read` scope (a
     service's, say) or a person with the `admin` role."""
     try:
-        page, next_cursor = await profiles.list_profiles(session, limit, cursor)
+        page, next_cursor = await profiles.list_profiles(db, limit, cursor)
     except profiles.InvalidCursorError:
         raise HTTPException(422, "Invalid request: cursor") from None
-    items = [Profile.model_validate(profile) for profile in page]
+    items = [FullProfile.model_validate(profile) for profile in page]
     return _answer(ProfilePage(items=items, next_cursor=next_cursor))

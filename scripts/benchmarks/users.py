@@ -1,0 +1,274 @@
+"""Benchmark the users service through the gateway: `/users/me` against `/users/health`.
+
+    .venv/bin/python -m scripts.benchmarks.users [--backend sqlite|postgresql] [--duration 10]
+
+Starts a stack of its own (`make run` on free ports, as the e2e suite does), registers an
+account, takes a token, then loads the gateway with wrk, alternating the two paths so that
+both meet the same machine state. Prints:
+- requests per second of each, and `/users/me` as a ratio of `/users/health` (goal >= 0.75);
+- the JWKS fetches the users service made during the load (goal: at most one), counted
+  from its own log lines (`jwks_fetched`, `jwks_fetch_failed`);
+- each process's resident memory after the run (goal for the services: <= 80 MB).
+A figure of a run with errors (non-2xx answers, socket errors) is reported as invalid.
+
+Then, to say where the difference goes, the CPU time per request inside the users app alone
+(ASGI calls in this process: no gateway, no sockets) for `/users/health`, `/users/me` with
+and without the verified-token cache, and the profile read by itself.
+"""
+
+import argparse
+import asyncio
+import functools
+import json
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from testsupport.databases import DatabaseFactory
+from testsupport.load import WrkResult, run_wrk, signed_in_account
+from testsupport.stack import Stack, running_stack
+from users_service import profiles
+from users_service.main import create_app
+from users_service.migrations import HISTORY
+from users_service.settings import Settings
+
+RATIO_GOAL = 0.75
+RSS_GOAL_MB = 80.0
+JWKS_FETCH_EVENTS = ('"event": "jwks_fetched"', '"event": "jwks_fetch_failed"')
+
+
+def jwks_fetches(stack: Stack) -> int:
+    return sum(stack.log().count(event) for event in JWKS_FETCH_EVENTS)
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """Resident (RSS) and proportional (PSS: shared library pages split among their users)."""
+    rss = pss = float("nan")
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Rss:"):
+            rss = int(line.split()[1]) / 1024
+        elif line.startswith("Pss:"):
+            pss = int(line.split()[1]) / 1024
+    return rss, pss
+
+
+def gateway_pids(stack: Stack) -> list[int]:
+    process = stack.require_local()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"traefik" in (entry / "cmdline").read_bytes().split(b"\x00")[0]:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    # Only the gateway of this stack: it is a descendant of our `make run`.
+    return [pid for pid in found if _descends_from(pid, process.pid)]
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each path")
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
+        return 2
+
+    with tempfile.TemporaryDirectory(prefix="bench-users-") as scratch:
+        databases = DatabaseFactory(args.backend, Path(scratch))
+        try:
+            urls = (databases.create(), databases.create())
+            with running_stack(urls, Path(scratch)) as stack:
+                status = bench(stack, args)
+            breakdown_database = databases.create()
+            HISTORY.upgrade(breakdown_database)
+            print_breakdown(asyncio.run(in_process_breakdown(breakdown_database)))
+            return status
+        finally:
+            databases.drop_all()
+
+
+def bench(stack: Stack, args: argparse.Namespace) -> int:
+    token = signed_in_account(stack.url)
+    paths = {
+        "/users/health": {},
+        "/users/me": {"Authorization": f"Bearer {token}"},
+    }
+    for path, headers in paths.items():  # warm-up: connections, caches, the JIT-less path
+        run_wrk(stack.url + path, 2, args.connections, headers)
+
+    fetches_before = jwks_fetches(stack)
+    results: dict[str, list[WrkResult]] = {path: [] for path in paths}
+    for _ in range(args.rounds):
+        for path, headers in paths.items():
+            results[path].append(
+                run_wrk(stack.url + path, args.duration, args.connections, headers)
+            )
+    fetches_during = jwks_fetches(stack) - fetches_before
+
+    memory = {
+        "auth": [memory_mb(pid) for pid in stack.service_pids("auth")],
+        "users": [memory_mb(pid) for pid in stack.service_pids("users")],
+        "gateway": [memory_mb(pid) for pid in gateway_pids(stack)],
+    }
+
+    def mean_rps(path: str) -> float:
+        return sum(r.requests_per_second for r in results[path]) / len(results[path])
+
+    ratio = mean_rps("/users/me") / mean_rps("/users/health")
+    errors = sum(r.errors for runs in results.values() for r in runs)
+    print(
+        f"users service benchmark: backend {args.backend}, wrk -t2 -c{args.connections}, "
+        f"{args.rounds} x {args.duration}s per path, alternating, through the gateway"
+    )
+    for path, runs in results.items():
+        per_run = ", ".join(f"{r.requests_per_second:.0f}" for r in runs)
+        print(
+            f"  {path:14} {mean_rps(path):8.0f} req/s  (runs: {per_run}; "
+            f"p50 {runs[-1].p50_ms:.2f} ms, p99 {runs[-1].p99_ms:.2f} ms)"
+        )
+    print(f"  ratio /users/me : /users/health = {ratio:.2f}   (goal >= {RATIO_GOAL})")
+    print(f"  JWKS fetches during the load     = {fetches_during}      (goal <= 1)")
+    for name, values in memory.items():
+        shown = ", ".join(f"RSS {rss:.1f} MB, PSS {pss:.1f} MB" for rss, pss in values) or "?"
+        goal = f"   (goal: RSS <= {RSS_GOAL_MB:.0f} MB)" if name != "gateway" else ""
+        print(f"  memory after, {name:8} = {shown}{goal}")
+    print(f"  errors (non-2xx, socket)         = {errors}")
+    print(
+        json.dumps(
+            {
+                "backend": args.backend,
+                "rps": {path: round(mean_rps(path)) for path in results},
+                "ratio": round(ratio, 3),
+                "jwks_fetches": fetches_during,
+                "rss_mb": {
+                    name: [round(v[0], 1) for v in values] for name, values in memory.items()
+                },
+                "pss_mb": {
+                    name: [round(v[1], 1) for v in values] for name, values in memory.items()
+                },
+                "errors": errors,
+            }
+        )
+    )
+    if errors:
+        print("INVALID: the load met errors; the figures above do not count", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def in_process_breakdown(database_url: str, requests: int = 1000) -> dict[str, float]:
+    """CPU microseconds per request inside the users app (on a migrated database)."""
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = {**RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)}
+    jwk.update(kid="bench", use="sig", alg="RS256")
+    jwks = httpx.MockTransport(lambda _request: httpx.Response(200, json={"keys": [jwk]}))
+    issuer, now, subject = "http://bench.invalid", int(time.time()), uuid.uuid4()
+    claims = {"iss": issuer, "aud": "auth-platform", "sub": str(subject), "iat": now}
+    claims.update(exp=now + 3600, jti=uuid.uuid4().hex, scope="profile", roles=[])
+    claims.update(client_id="public", sid=str(uuid.uuid4()))
+    token = jwt.encode(claims, private_key, "RS256", headers={"kid": "bench", "typ": "at+jwt"})
+    results: dict[str, float] = {}
+    for cache_size in (10_000, 0):
+        settings = Settings(
+            database_url=database_url,
+            public_url=issuer,
+            jwks_url="http://jwks.invalid/jwks.json",
+            token_cache_size=cache_size,
+            log_level="WARNING",  # no access log lines in this part: the app's work alone
+        )
+        app = create_app(settings, jwks_transport=jwks)
+        async with app.router.lifespan_context(app):
+            bearer = {"authorization": f"Bearer {token}"}
+            cases = {"/users/health": ("/users/health", {}), "/users/me": ("/users/me", bearer)}
+            if cache_size == 0:
+                cases = {"/users/me, token cache off": ("/users/me", bearer)}
+            for name, (path, headers) in cases.items():
+                call = functools.partial(_asgi_get, app, path, headers)
+                results[name] = await _cpu_per_call(call, requests)
+            if cache_size:
+                read = functools.partial(_read_profile, app.state.database, subject)
+                results["profile read alone"] = await _cpu_per_call(read, requests)
+    return results
+
+
+async def _read_profile(database: Any, subject: uuid.UUID) -> None:
+    # The path `GET /users/me` takes: one Core SELECT on a pooled connection.
+    await database.run(profiles.read_or_create_profile, subject)
+
+
+async def _asgi_get(app: Any, path: str, headers: dict[str, str]) -> None:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+    }
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    if status != [200]:
+        raise RuntimeError(f"{path} answered {status}")
+
+
+async def _cpu_per_call(call: Callable[[], Awaitable[None]], count: int) -> float:
+    for _ in range(count // 10):  # warm-up
+        await call()
+    best = float("inf")
+    for _ in range(3):  # the best of three: the machine is shared
+        started = time.process_time()
+        for _ in range(count):
+            await call()
+        best = min(best, (time.process_time() - started) / count * 1e6)
+    return best
+
+
+def print_breakdown(results: dict[str, float]) -> None:
+    print("CPU per request inside the users app (in-process ASGI calls, best of 3 x 1000):")
+    for name, microseconds in results.items():
+        print(f"  {name:28} {microseconds:8.0f} us")
+    print(json.dumps({"cpu_us_per_request": {k: round(v) for k, v in results.items()}}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""A service's app in the test's own process: its lifespan started, an HTTP client on it."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+# The peer the app sees: a documentation address (RFC 5737), never a trusted proxy.
+CLIENT_PEER = ("203.0.113.7", 50000)
+
+
+@asynccontextmanager
+async def serving(app: FastAPI, base_url: str) -> AsyncIterator[AsyncClient]:
+    """The app with its lifespan started, and a client that speaks ASGI to it."""
+    transport = ASGITransport(app, client=CLIENT_PEER)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=transport, base_url=base_url) as client,
+    ):
+        yield client
+
+
+CHUNK = 64 * 1024
+
+
+class UploadBody:
+    """A large upload in 64 KiB chunks that fails the test if pulled past `allowed` bytes."""
+
+    def __init__(self, total: int, allowed: int) -> None:
+        self.total = total
+        self.allowed = allowed
+        self.sent = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while self.sent < self.total:
+            if self.sent >= self.allowed:
+                raise AssertionError(f"the service read past {self.allowed} bytes")
+            self.sent += CHUNK
+            yield b"x" * CHUNK

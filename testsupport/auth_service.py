@@ -1,0 +1,112 @@
+"""What the auth service's tests share: fast settings, a schema, an app and its client."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from httpx import AsyncClient
+
+from auth_service.main import create_app
+from auth_service.models import Base
+from auth_service.passwords import PasswordHasher
+from auth_service.settings import Settings
+from service_kit.db import create_engine
+from testsupport.apps import serving
+
+STRONG_PASSWORD = "correct horse battery staple"  # noqa: S105 - a test account's
+OTHER_STRONG_PASSWORD = "plaid unicorn jazz teapot"  # noqa: S105 - a test account's
+# The lowest bcrypt cost: tests check behaviour, the benchmark measures cost 12.
+FAST: dict[str, Any] = {
+    "bcrypt_cost": 4,
+    "jwks_max_age_seconds": 0,
+    "key_refresh_seconds": 0.05,
+    "key_publish_delay_seconds": 0.3,
+}
+
+
+def settings_for(database_url: str, **overrides: Any) -> Settings:
+    """The auth service's settings on `database_url`, made fast for tests."""
+    return Settings(database_url=database_url, **{**FAST, **overrides})
+
+
+async def create_schema_async(database_url: str) -> None:
+    """The models' tables (the migration is checked against them in test_migrations)."""
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    await engine.dispose()
+
+
+def create_schema(database_url: str) -> None:
+    """`create_schema_async`, from a test that has no event loop running."""
+    asyncio.run(create_schema_async(database_url))
+
+
+@asynccontextmanager
+async def running_app(
+    settings: Settings, password_hasher: PasswordHasher | None = None
+) -> AsyncIterator[AsyncClient]:
+    """The app with its lifespan started (keys loaded), and an HTTP client on it."""
+    app = create_app(settings, password_hasher=password_hasher)
+    async with serving(app, "http://auth.test") as client:
+        yield client
+
+
+async def password_login(
+    client: AsyncClient, username: str, password: str = STRONG_PASSWORD, **extra: str
+) -> dict[str, Any]:
+    """The token response of a password grant that must succeed."""
+    response = await client.post(
+        "/auth/token",
+        data={"grant_type": "password", "username": username, "password": password, **extra},
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def register(
+    client: AsyncClient, email: str, password: str = STRONG_PASSWORD, **extra: str
+) -> dict[str, Any]:
+    """The account a registration that must succeed answers."""
+    response = await client.post(
+        "/auth/register", json={"email": email, "password": password, **extra}
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    """The Authorization header of a token response's access token."""
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def refused_on_bearer_endpoints(client: AsyncClient, tokens: dict[str, Any]) -> bool:
+    """The access token no longer works on auth's own bearer endpoints (RFC 6750 §3.1)."""
+    answers = [
+        await client.post("/auth/logout-all", headers=bearer(tokens)),
+        await client.post(
+            "/auth/password",
+            json={"current_password": STRONG_PASSWORD, "new_password": OTHER_STRONG_PASSWORD},
+            headers=bearer(tokens),
+        ),
+    ]
+    return all(
+        answer.status_code == 401
+        and answer.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        for answer in answers
+    )
+
+
+class CountingHasher(PasswordHasher):
+    """A real hasher that counts the password checks it makes."""
+
+    def __init__(self, cost: int = 4, threads: int = 2) -> None:
+        super().__init__(cost, threads)
+        self.checks = 0
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        self.checks += 1
+        return await super().verify(password, password_hash)
