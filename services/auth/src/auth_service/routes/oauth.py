@@ -18,12 +18,7 @@ from service_kit.db import DbSession
 router = APIRouter(tags=["oauth"])
 
 
-@router.post(
-    "/token",
-    openapi_extra=TOKEN_FORM,
-    response_model=None,
-    responses=TOKEN_RESPONSES,
-)
+@router.post("/token", openapi_extra=TOKEN_FORM, response_model=None, responses=TOKEN_RESPONSES)
 async def token(
     request: Request, db: DbSession, issuance: IssuanceDep, address: ClientAddress
 ) -> Response:
@@ -53,6 +48,7 @@ async def token(
     "/revoke",
     openapi_extra=REVOKE_FORM,
     response_model=None,
+    response_class=Response,  # no body, so the document lists none
     responses=REVOKE_RESPONSES,
 )
 async def revoke(request: Request, db: DbSession, address: ClientAddress) -> Response:

@@ -1,65 +1,165 @@
-"""What the OpenAPI document says of the token and revocation endpoints.
+"""How the OpenAPI document describes the token (RFC 6749) and revocation (RFC 7009) endpoints.
 
-Their forms are parsed by hand (strictly, `oauth.read_form`), so FastAPI cannot infer the
-request bodies: they are declared here, with RFC 6749's error answers.
+Their forms are parsed by hand, strictly (auth_service.oauth), so FastAPI cannot describe
+them; their errors are RFC 6749 §5.2 bodies, not problem details. What the gateway answers
+in front of them (its rate limit's 429, its own 413) is listed too: it is what clients see.
 """
 
 from typing import Any
 
-OAUTH_ERROR: dict[str, Any] = {
-    "description": "RFC 6749 §5.2 error",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {
-                    "error": {"type": "string"},
-                    "error_description": {"type": "string"},
+from auth_service.oauth import FORM_MEDIA_TYPE, MAX_FIELDS, MAX_VALUE_CHARS
+from service_kit.openapi import (
+    GATEWAY_RATE_LIMITED,
+    RETRY_AFTER,
+    RETRY_AFTER_SECONDS,
+    WWW_AUTHENTICATE,
+    problem_content,
+)
+
+_OAUTH_ERROR_BODY = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["error", "error_description"],
+            "properties": {
+                "error": {
+                    "type": "string",
+                    "description": "`invalid_request`, `invalid_client`, `invalid_grant`, "
+                    "`unsupported_grant_type` or `invalid_scope`",
                 },
-            }
+                "error_description": {"type": "string"},
+            },
         }
-    },
+    }
+}
+_NO_STORE = {
+    "Cache-Control": {"required": True, "schema": {"type": "string", "const": "no-store"}},
 }
 
 
-def _form_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    schema = {"type": "object", "properties": properties, "required": required}
+def _oauth_error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/x-www-form-urlencoded": {"schema": schema}},
-        }
+        "description": f"RFC 6749 §5.2: {description}",
+        "content": _OAUTH_ERROR_BODY,
+        "headers": {**_NO_STORE, **(headers or {})},
     }
 
 
-TOKEN_FORM = _form_body(
+_INVALID_CLIENT = _oauth_error(
+    "`invalid_client`, for an Authorization header that is not HTTP Basic with an empty secret",
+    {
+        WWW_AUTHENTICATE: {
+            "required": True,
+            "schema": {"type": "string", "const": 'Basic realm="token"'},
+        }
+    },
+)
+_BODY_TOO_LARGE = {
+    "description": "The form is over 16 KiB (RFC 6749 `invalid_request`), or the body over the "
+    "gateway's limit (a problem)",
+    "content": {**_OAUTH_ERROR_BODY, **problem_content()},
+}
+
+# Any value: no control characters but tab. An empty one counts as absent (RFC 6749 §3.1).
+_TEXT = {"type": "string", "maxLength": MAX_VALUE_CHARS, "pattern": r"^[^\x00-\x08\x0a-\x1f\x7f]*$"}
+_REQUIRED_TEXT = {**_TEXT, "minLength": 1}
+_CLIENT_ID = {
+    "type": "string",
+    "pattern": r"^[\x20-\x7e]{0,64}$",
+    "description": "the client's id (or send it as HTTP Basic user name, empty secret)",
+}
+# RFC 6749 §3.3 scope-token
+_SCOPE_WORD = r"[\x21\x23-\x5b\x5d-\x7e]+"
+
+
+def _form(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    # Unknown parameters are ignored (RFC 6749 §3.1), but none may come twice.
+    schema = {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": _TEXT,
+        "maxProperties": MAX_FIELDS,
+    }
+    return {"requestBody": {"required": True, "content": {FORM_MEDIA_TYPE: {"schema": schema}}}}
+
+
+TOKEN_FORM = _form(
     {
         "grant_type": {"type": "string", "enum": ["password", "refresh_token"]},
-        "username": {"type": "string", "description": "email or username (password grant)"},
-        "password": {"type": "string", "format": "password"},
-        "refresh_token": {"type": "string", "description": "refresh_token grant"},
-        "scope": {"type": "string"},
-        "client_id": {"type": "string"},
+        "username": {**_TEXT, "description": "email or username (password grant)"},
+        "password": {**_TEXT, "format": "password", "description": "password grant"},
+        "refresh_token": {**_TEXT, "description": "refresh_token grant"},
+        "scope": {
+            "type": "string",
+            "pattern": f"^({_SCOPE_WORD}( {_SCOPE_WORD})*)?$",
+            "maxLength": MAX_VALUE_CHARS,
+        },
+        "client_id": _CLIENT_ID,
     },
     ["grant_type"],
 )
-REVOKE_FORM = _form_body(
+TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "RFC 6749 §5.1: the access token and its refresh token",
+        "headers": _NO_STORE,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": [
+                        "access_token",
+                        "token_type",
+                        "expires_in",
+                        "refresh_token",
+                        "scope",
+                    ],
+                    "properties": {
+                        "access_token": {"type": "string", "description": "RFC 9068 JWT"},
+                        "token_type": {"type": "string", "const": "Bearer"},
+                        "expires_in": {"type": "integer", "minimum": 1},
+                        "refresh_token": {"type": "string"},
+                        "scope": {"type": "string"},
+                    },
+                }
+            }
+        },
+    },
+    400: _oauth_error(
+        "`invalid_request`, `invalid_grant` (wrong credentials, a spent refresh token), "
+        "`unsupported_grant_type` or `invalid_scope`"
+    ),
+    401: _INVALID_CLIENT,
+    413: _BODY_TOO_LARGE,
+    429: {
+        "description": "Too many failed sign-ins for the account or the address "
+        "(`invalid_grant`), or the gateway's per-address rate limit (plain text)",
+        "headers": {RETRY_AFTER: RETRY_AFTER_SECONDS},
+        "content": {**_OAUTH_ERROR_BODY, **GATEWAY_RATE_LIMITED["content"]},
+    },
+    503: _oauth_error(
+        "`invalid_request`: no signing key is loaded yet",
+        {RETRY_AFTER: RETRY_AFTER_SECONDS},
+    ),
+}
+
+REVOKE_FORM = _form(
     {
-        "token": {"type": "string"},
-        "token_type_hint": {"type": "string", "enum": ["refresh_token", "access_token"]},
-        "client_id": {"type": "string"},
+        "token": {**_REQUIRED_TEXT, "description": "a refresh token"},
+        "token_type_hint": {
+            **_TEXT,
+            "description": "`refresh_token` or `access_token`; any other is ignored",
+        },
+        "client_id": _CLIENT_ID,
     },
     ["token"],
 )
-TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "RFC 6749 §5.1 access token response"},
-    400: OAUTH_ERROR,
-    401: OAUTH_ERROR,
-    429: {**OAUTH_ERROR, "description": "throttled sign-in: `invalid_grant`, Retry-After"},
-    503: {**OAUTH_ERROR, "description": "no signing key loaded yet; Retry-After"},
-}
 REVOKE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Revoked, or nothing to revoke"},
-    400: OAUTH_ERROR,
+    200: {
+        "description": "Revoked, or nothing to revoke (RFC 7009 §2.2); no body",
+        "headers": _NO_STORE,
+    },
+    400: _oauth_error("`invalid_request`"),
+    401: _INVALID_CLIENT,
+    413: _BODY_TOO_LARGE,
 }
