@@ -14,7 +14,7 @@ export GATEWAY_INTERNAL_PORT ?= 8080
 export PYTHONUNBUFFERED := 1
 
 .PHONY: help sync run migrate test test-unit test-e2e test-faults compose-test lint fmt clean \
-	bench bench-auth bench-clients bench-users bench-gateway bench-system wrk
+	bench bench-auth bench-clients bench-users bench-gateway bench-system wrk browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,13 +42,13 @@ test: test-unit test-e2e ## unit tests of both services, then the end-to-end sui
 test-unit: sync ## every unit test (service-kit, auth-client, auth, users, deploy, docs, scripts), one run
 	@$(RUN) pytest libs services tests/deploy tests/docs tests/scripts
 
-test-e2e: sync ## black-box tests through the real gateway (starts the stack itself)
+test-e2e: sync browser ## black-box tests through the real gateway (starts the stack itself)
 	@$(RUN) pytest tests/e2e
 
 test-faults: sync ## replicas killed under load, PostgreSQL restarted (its own PostgreSQL)
 	@$(RUN) pytest tests/faults -s
 
-compose-test: sync ## the compose stack, built here with no registry, under tests/e2e; leaves nothing running
+compose-test: sync browser ## the compose stack, built here with no registry, under tests/e2e; leaves nothing running
 	@scripts/containers/compose-test.sh
 
 lint: sync ## ruff, ruff format --check, mypy --strict, hadolint, docker compose config
@@ -83,6 +83,12 @@ bench-system: sync wrk ## the mixed load on both databases: goals, tables and ch
 
 wrk:
 	@command -v wrk >/dev/null || { apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; }
+
+# The docs pages' test drives Debian's Chromium with Playwright (testsupport/browser.py);
+# Playwright's own browser download is never used.
+browser:
+	@test -x /usr/bin/chromium || { export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; }
 
 fmt: sync ## format and autofix
 	@$(RUN) ruff format .

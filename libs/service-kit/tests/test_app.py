@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import pytest
 from fastapi import APIRouter, FastAPI, Request
 
+from service_kit.security_headers import DOCS_CONTENT_SECURITY_POLICY
 from testsupport.apps import serving
 from testsupport.example_service import (
     UNREACHABLE_DATABASE,
@@ -75,10 +76,7 @@ async def test_the_docs_page_has_its_own_policy() -> None:
     async with example_client(UNREACHABLE_DATABASE) as client:
         response = await client.get("/example/docs")
     assert response.status_code == 200
-    assert (
-        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net"
-        in (response.headers["content-security-policy"])
-    )
+    assert response.headers["content-security-policy"] == DOCS_CONTENT_SECURITY_POLICY
 
 
 async def test_with_an_https_public_url_every_answer_carries_hsts() -> None:
@@ -96,3 +94,24 @@ async def test_the_body_limit_is_a_setting() -> None:
     assert small.json() == {"length": 2048}
     assert large.status_code == 413
     assert large.headers["content-type"] == "application/problem+json"
+
+
+by_id = APIRouter()
+
+
+@by_id.get("/{item_id}")
+async def read_item(item_id: str) -> dict[str, str]:
+    return {"item": item_id}
+
+
+async def test_the_docs_are_the_services_own_whatever_its_routes_match() -> None:
+    # `/example/{item_id}` would answer `/example/docs` if it came first.
+    async with example_client(UNREACHABLE_DATABASE, routers=[by_id]) as client:
+        page = await client.get("/example/docs")
+        document = (await client.get("/example/openapi.json")).json()
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<script src="/example/docs/swagger-ui-bundle.js"></script>' in page.text
+    not_ready = document["paths"]["/example/ready"]["get"]["responses"]["503"]
+    assert not_ready["content"] == {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
+    }

@@ -79,3 +79,17 @@ async def test_unknown_paths_and_wrong_methods_are_problems() -> None:
     assert (missing.status_code, missing.json()["title"]) == (404, "Not Found")
     assert wrong_method.status_code == 405
     assert wrong_method.headers["allow"] == "POST"
+
+
+async def test_a_405_allows_every_method_routed_for_the_path_not_one_routes() -> None:
+    app = _app()
+
+    @app.patch("/teapot")
+    async def refill() -> None:
+        return None
+
+    async with AsyncClient(transport=ASGITransport(app), base_url="http://kit.test") as client:
+        response = await client.delete("/teapot")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["allow"] == "GET, PATCH"

@@ -1,7 +1,8 @@
 """The application factory every service builds its app with.
 
 `create_service_app` gives a service what every service has, declared once: its routes under
-`/<service>`, the docs there (`/<service>/docs`, `/<service>/openapi.json`), JSON logs,
+`/<service>`, the docs there (`/<service>/openapi.json`, listing every error answer as well,
+and Swagger UI at `/<service>/docs`, served by the service itself), JSON logs,
 problem details for every error, the middleware (security headers, the client's address,
 the request id and access log, the body limit), `/health` and `/ready`, and the database
 disposed at shutdown. The service adds its own routers, its lifespan (what it starts and
@@ -16,9 +17,11 @@ from starlette.responses import Response
 
 from service_kit.body_limit import Refusal
 from service_kit.db import Database
+from service_kit.docs import install_docs
 from service_kit.health import DATABASE_ANSWERS, ReadinessCheck, health_router
 from service_kit.logging import configure_logging
 from service_kit.middleware import install_middleware
+from service_kit.openapi import install_problem_documents
 from service_kit.problems import install_problem_handlers
 from service_kit.settings import ServiceSettings
 
@@ -65,13 +68,15 @@ def create_service_app(
         title=title,
         version=version,
         description=description,
-        docs_url=f"{prefix}/docs",
+        docs_url=None,  # service_kit.docs serves them, with no CDN
         redoc_url=None,
         openapi_url=f"{prefix}/openapi.json",
         lifespan=app_lifespan,
     )
     app.state.settings = settings
     app.state.database = database
+    install_docs(app, prefix)  # before the routes: `<prefix>/{id}` would take `<prefix>/docs`
+    install_problem_documents(app)
     install_problem_handlers(app)
     for exception, handler in (error_handlers or {}).items():
         app.add_exception_handler(exception, handler)

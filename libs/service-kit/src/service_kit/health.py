@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from service_kit.db import Database
+from service_kit.openapi import problem_response
 from service_kit.problems import problem
 
 READINESS_TIMEOUT_SECONDS = 2.0
@@ -82,5 +83,6 @@ def health_router(checks: Sequence[ReadinessCheck]) -> APIRouter:
         response_model=None,
         description=f"Ready: 200 only when {conditions}, each within "
         f"{READINESS_TIMEOUT_SECONDS:g} seconds.",
+        responses={503: problem_response(503, "Not ready: the problem says which check failed.")},
     )
     return router

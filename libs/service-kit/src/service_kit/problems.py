@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -43,11 +44,33 @@ def _field_name(location: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the app routes for the request's path (a 405's `Allow`).
+
+    Starlette's 405 names only the methods of the first route whose path matched, so
+    `/users/me`, served by a GET and a PATCH route, would claim to allow GET alone.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
 async def _http_exception(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
     phrase = HTTPStatus(exc.status_code).phrase
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
-    return problem(exc.status_code, detail, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return problem(exc.status_code, detail, headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:

@@ -11,12 +11,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 API_CONTENT_SECURITY_POLICY = (
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-# Swagger UI loads its script and styles from jsDelivr and starts with an inline script.
+# Swagger UI, served by the service itself (service_kit.docs): scripts are its files only;
+# its components set inline styles, and its stylesheet draws icons from data: URLs.
 DOCS_CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.jsdelivr.net; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
 )
 STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 

@@ -5,7 +5,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -78,26 +77,6 @@ async def ensure_default_client(database: Database, settings: Settings) -> None:
         await clients.ensure_default_client(
             db, settings.default_client_id, settings.default_client_scope_set, utcnow()
         )
-
-
-def _document_client_basic(app: FastAPI) -> None:
-    """Declare HTTP Basic (client_secret_basic), which the OAuth routes accept beside the
-    form's methods, in the OpenAPI document: Swagger UI's Authorize offers it too."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-            schemes["clientBasic"] = {
-                "type": "http",
-                "scheme": "basic",
-                "description": "client_secret_basic: a confidential client's id and secret",
-            }
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(
@@ -193,11 +172,4 @@ def create_app(
     app.state.issuance = issuance
     app.state.password_rules = PasswordRules(hasher, settings.password_min_score)
     app.include_router(well_known.router)
-    # Authorize (the password flow) names the default client: HTTP Basic with an empty
-    # secret, which the token endpoint reads as a public client's id.
-    app.swagger_ui_init_oauth = {
-        "usePkceWithAuthorizationCodeGrant": False,
-        "clientId": settings.default_client_id,
-    }
-    _document_client_basic(app)
     return app

@@ -88,3 +88,22 @@ async def test_bad_revocation_requests_are_invalid_request(
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
+
+
+async def test_the_document_lists_the_oauth_answers_as_they_are_sent(
+    shared_client: AsyncClient,
+) -> None:
+    paths = (await shared_client.get("/auth/openapi.json")).json()["paths"]
+    token = paths["/auth/token"]["post"]["responses"]
+    # RFC 6749 bodies, and in front of the endpoint the gateway's own answers.
+    assert set(token["400"]["content"]) == {"application/json"}
+    assert set(token["413"]["content"]) == {"application/json", "application/problem+json"}
+    assert set(token["429"]["content"]) == {"application/json", "text/plain"}
+    assert token["429"]["headers"]["Retry-After"]["required"] is True
+    # The Basic challenge comes when the client used HTTP Basic.
+    assert token["401"]["headers"]["WWW-Authenticate"]["required"] is False
+    revoke = paths["/auth/revoke"]["post"]["responses"]
+    assert "content" not in revoke["200"]  # no body is sent
+    revoked = await shared_client.post("/auth/revoke", data={"token": "nothing-of-ours"})
+    assert (revoked.status_code, revoked.content) == (200, b"")
+    assert "content-type" not in revoked.headers

@@ -25,20 +25,42 @@ def _bio(value: str) -> str:
     return _storable(value, _BIO_WHITESPACE)
 
 
+# The URL is stored normalised, which can lengthen it: `/` for an empty path, a numeric host
+# written out (`https://1` is `https://0.0.0.1/`). A client is held to a shorter limit than
+# the column, so that a URL at the documented limit still fits once normalised.
+AVATAR_URL_SENT_MAX_LENGTH = AVATAR_URL_MAX_LENGTH - 48
+
+
 def _avatar_url(url: AnyUrl) -> AnyUrl:
     if url.username or url.password:
         raise ValueError("must not carry credentials")
-    # Normalising (an IDN host becomes punycode) can lengthen it; the column cannot.
+    # Punycode for an IDN host, or percent-encoding (a `'` in a query is `%27`), can add more.
     if len(str(url)) > AVATAR_URL_MAX_LENGTH:
-        raise ValueError(f"must be at most {AVATAR_URL_MAX_LENGTH} characters")
+        raise ValueError(f"must be at most {AVATAR_URL_MAX_LENGTH} characters once normalised")
     return url
 
 
-DisplayName = Annotated[str, Field(max_length=DISPLAY_NAME_MAX_LENGTH), AfterValidator(_storable)]
-Bio = Annotated[str, Field(max_length=BIO_MAX_LENGTH), AfterValidator(_bio)]
+# The same rule, for the OpenAPI document (the validators above are what is enforced): no
+# character of Unicode's Cc category, U+0000-U+001F and U+007F-U+009F; a bio keeps \t \n \r.
+_NO_CONTROLS = {"pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}
+_NO_CONTROLS_BUT_WHITESPACE = {
+    "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+}
+DisplayName = Annotated[
+    str,
+    Field(max_length=DISPLAY_NAME_MAX_LENGTH, json_schema_extra=_NO_CONTROLS),
+    AfterValidator(_storable),
+]
+Bio = Annotated[
+    str,
+    Field(max_length=BIO_MAX_LENGTH, json_schema_extra=_NO_CONTROLS_BUT_WHITESPACE),
+    AfterValidator(_bio),
+]
 AvatarUrl = Annotated[
     AnyUrl,
-    UrlConstraints(max_length=AVATAR_URL_MAX_LENGTH, allowed_schemes=["https"], host_required=True),
+    UrlConstraints(
+        max_length=AVATAR_URL_SENT_MAX_LENGTH, allowed_schemes=["https"], host_required=True
+    ),
     AfterValidator(_avatar_url),
 ]
 

@@ -1,6 +1,7 @@
 """The profile endpoints over HTTP (ASGI), with the real app, its lifespan and a database."""
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
@@ -292,3 +293,35 @@ async def test_the_openapi_document_lists_each_routes_security_and_scopes(
     # Who may call without the scope is said in each operation's description.
     assert "admin" in paths["/users"]["get"]["description"]
     assert "person" in paths["/users/{profile_id}"]["get"]["description"]
+
+
+async def test_an_avatar_url_at_the_documented_length_is_accepted_and_stored_normalised(
+    client: httpx.AsyncClient, signing_key: SigningKey
+) -> None:
+    # Normalising adds a `/` to an empty path: at the length the document allows, a URL
+    # must still fit where it is stored.
+    document = (await client.get("/users/openapi.json")).json()
+    avatar = document["components"]["schemas"]["ProfileUpdate"]["properties"]["avatar_url"]
+    limit = avatar["anyOf"][0]["maxLength"]
+    host = ".".join(["a" * 63] * 40)[: limit - len("https://")].rstrip(".")
+    url = f"https://{host}"
+    assert len(url) >= limit - 1
+    response = await client.patch(
+        "/users/me", json={"avatar_url": url}, headers=bearer(signing_key)
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["avatar_url"] == f"{url}/"
+
+
+@pytest.mark.parametrize("field", ["display_name", "bio"])
+async def test_the_document_refuses_the_characters_the_service_refuses(
+    client: httpx.AsyncClient, signing_key: SigningKey, field: str
+) -> None:
+    document = (await client.get("/users/openapi.json")).json()
+    text = document["components"]["schemas"]["ProfileUpdate"]["properties"][field]["anyOf"][0]
+    pattern = re.compile(text["pattern"])
+    headers = bearer(signing_key)
+    for char in ("a", "\t", "\n", "\r", "\x00", "\x07", "\x1f", "\x7f", "\x85", "\x9f", "é"):
+        response = await client.patch("/users/me", json={field: f"x{char}y"}, headers=headers)
+        documented = pattern.fullmatch(f"x{char}y") is not None
+        assert (response.status_code == 200) == documented, (field, char, response.text)

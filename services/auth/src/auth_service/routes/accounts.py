@@ -16,6 +16,7 @@ from auth_service.dependencies import ClientAddress, CurrentCaller, IssuanceDep,
 from auth_service.passwords import PasswordPolicyError
 from auth_service.sign_in import BadCredentialsError, ThrottledError
 from service_kit.db import DbSession
+from service_kit.openapi import GATEWAY_RATE_LIMITED, problem_response, problem_responses
 from service_kit.problems import problem
 
 router = APIRouter(tags=["accounts"])
@@ -86,7 +87,12 @@ def _field_problem(status_code: int, field: str, message: str, rule: str) -> Res
     status_code=status.HTTP_201_CREATED,
     response_model=AccountOut,
     dependencies=[JsonBody],
-    responses={409: {"description": "email or username taken"}, 422: {"description": "invalid"}},
+    responses={
+        409: problem_response(409, "The email or the username is taken; `field` says which."),
+        415: problem_response(415),
+        422: problem_response(422, "Invalid; for a password, `errors` names the rule it breaks."),
+        429: GATEWAY_RATE_LIMITED,
+    },
 )
 async def register(
     body: RegisterRequest, db: DbSession, rules: PasswordRulesDep, address: ClientAddress
@@ -117,7 +123,10 @@ async def register(
     status_code=status.HTTP_204_NO_CONTENT,
     response_model=None,
     dependencies=[JsonBody],
-    responses={401: {}, 403: {"description": "current password wrong"}, 422: {}, 429: {}},
+    responses={
+        403: problem_response(403, "The current password is wrong.", headers={}),
+        **problem_responses(415, 422, 429),
+    },
 )
 async def change_password(
     body: PasswordChangeRequest,
@@ -154,9 +163,7 @@ async def change_password(
     return Response(status_code=204)
 
 
-@router.post(
-    "/logout-all", status_code=status.HTTP_204_NO_CONTENT, response_model=None, responses={401: {}}
-)
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, response_model=None)
 async def logout_all(caller: CurrentCaller, db: DbSession, address: ClientAddress) -> Response:
     """Revoke every session of the caller's account, this one included."""
     await credentials.sign_out_everywhere(db, caller.account.id, client_address=address)

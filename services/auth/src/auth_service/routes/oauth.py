@@ -23,12 +23,7 @@ from service_kit.db import DbSession
 router = APIRouter(tags=["oauth"])
 
 
-@router.post(
-    grants.TOKEN_PATH.removeprefix("/auth"),
-    openapi_extra=TOKEN_FORM,
-    response_model=None,
-    responses=TOKEN_RESPONSES,
-)
+@router.post("/token", openapi_extra=TOKEN_FORM, response_model=None, responses=TOKEN_RESPONSES)
 async def token(
     request: Request, db: DbSession, issuance: IssuanceDep, address: ClientAddress
 ) -> Response:
@@ -46,9 +41,10 @@ async def token(
 
 
 @router.post(
-    grants.REVOKE_PATH.removeprefix("/auth"),
+    "/revoke",
     openapi_extra=REVOKE_FORM,
     response_model=None,
+    response_class=Response,  # no body, so the document lists none
     responses=REVOKE_RESPONSES,
 )
 async def revoke(
@@ -64,7 +60,7 @@ async def revoke(
 
 
 @router.post(
-    introspection.INTROSPECT_PATH.removeprefix("/auth"),
+    "/introspect",
     openapi_extra=INTROSPECT_FORM,
     response_model=None,
     responses=INTROSPECT_RESPONSES,

@@ -12,6 +12,7 @@ from auth_service.introspection import INTROSPECT_PATH
 from auth_service.jwk import ALGORITHM
 from auth_service.key_store import SigningKeyStore
 from auth_service.registration import ASSERTION_ALGORITHMS
+from service_kit.openapi import RETRY_AFTER, RETRY_AFTER_SECONDS, problem_response
 from service_kit.problems import problem
 
 router = APIRouter(prefix="/.well-known", tags=["discovery"])
@@ -20,12 +21,40 @@ JWKS_PATH = "/.well-known/jwks.json"
 # RFC 7517 registers application/jwk-set+json; stock clients expect plain JSON, as the
 # large identity providers serve it.
 JWKS_MEDIA_TYPE = "application/json"
+_JWKS_SCHEMA = {
+    "type": "object",
+    "required": ["keys"],
+    "properties": {
+        "keys": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kty", "kid", "use", "alg", "n", "e"],
+                "properties": {
+                    "kty": {"const": "RSA"},
+                    "use": {"const": "sig"},
+                    "alg": {"const": ALGORITHM},
+                },
+            },
+        }
+    },
+}
 
 
 @router.get(
     "/jwks.json",
     response_model=None,
-    responses={200: {"content": {JWKS_MEDIA_TYPE: {}}}, 304: {"description": "Not modified"}},
+    responses={
+        200: {
+            "description": "RFC 7517 key set",
+            "headers": {"Cache-Control": {"required": True, "schema": {"type": "string"}}},
+            "content": {JWKS_MEDIA_TYPE: {"schema": _JWKS_SCHEMA}},
+        },
+        304: {"description": "Not modified (`If-None-Match`)"},
+        503: problem_response(
+            503, "The key set is not loaded yet.", headers={RETRY_AFTER: RETRY_AFTER_SECONDS}
+        ),
+    },
 )
 async def jwks(request: Request) -> Response:
     """The public keys tokens are signed with, served from memory; cacheable, with an ETag.

@@ -5,12 +5,13 @@ returned as is, so `response_model` only documents it (FastAPI would validate it
 """
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
 from service_kit.db import DatabaseDep, DbSession
+from service_kit.openapi import problem_response
 from users_service import profiles
 from users_service.dependencies import CurrentAccount, ProfileLister, ProfileReader
 from users_service.schemas import FullProfile, ProfilePage, ProfileUpdate, PublicProfile
@@ -25,7 +26,13 @@ def _answer(body: BaseModel) -> Response:
     return Response(body.model_dump_json(), media_type="application/json", headers=NO_STORE)
 
 
-@router.get("/me", response_model=FullProfile)
+# A service's own token (client_credentials) has no profile.
+_NOT_A_PERSON: dict[int | str, dict[str, Any]] = {
+    403: problem_response(403, "A service's token: it has no profile.", headers={})
+}
+
+
+@router.get("/me", response_model=FullProfile, responses=_NOT_A_PERSON)
 async def read_my_profile(account: CurrentAccount, database: DatabaseDep) -> Response:
     """The caller's profile, created empty on first use. A person's token only: a service's
     own token (`client_credentials`) has no profile, and gets 403."""
@@ -33,7 +40,7 @@ async def read_my_profile(account: CurrentAccount, database: DatabaseDep) -> Res
     return _answer(FullProfile.model_validate(row))
 
 
-@router.patch("/me", response_model=FullProfile)
+@router.patch("/me", response_model=FullProfile, responses=_NOT_A_PERSON)
 async def update_my_profile(
     changes: ProfileUpdate, account: CurrentAccount, db: DbSession
 ) -> Response:
@@ -43,7 +50,14 @@ async def update_my_profile(
     return _answer(FullProfile.model_validate(profile))
 
 
-@router.get("/{profile_id}", response_model=PublicProfile)
+@router.get(
+    "/{profile_id}",
+    response_model=PublicProfile,
+    responses={
+        403: problem_response(403, "A service's token without the `users:read` scope."),
+        404: problem_response(404, "There is no profile with this id."),
+    },
+)
 async def read_profile(
     profile_id: uuid.UUID, _reader: ProfileReader, database: DatabaseDep
 ) -> Response:
@@ -55,7 +69,14 @@ async def read_profile(
     return _answer(PublicProfile.model_validate(row))
 
 
-@router.get("", response_model=ProfilePage)
+@router.get(
+    "",
+    response_model=ProfilePage,
+    responses={
+        403: problem_response(403, "Neither the `users:read` scope nor the `admin` role."),
+        422: problem_response(422, "An invalid `limit`, or a `cursor` this listing did not give."),
+    },
+)
 async def list_profiles(
     _lister: ProfileLister,
     db: DbSession,
