@@ -375,3 +375,17 @@ async def test_failures_are_throttled_before_the_secret_is_checked(
     assert {event.client_id for event in failures} == {"service"}
     assert failures[0].client_address == ADDRESS
     assert failures[0].details == {"method": "client_secret_basic", "reason": "wrong_secret"}
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"client_assertion_type": client_auth.ASSERTION_TYPE},  # no assertion
+        {"client_assertion": "a.b.c"},  # no type
+        {"client_secret": "a-secret"},  # no client named
+    ],
+)
+def test_half_a_client_authentication_is_an_invalid_client(form: dict[str, str]) -> None:
+    with pytest.raises(OAuthError) as refused:
+        client_auth.presented(None, form)
+    assert (refused.value.error, refused.value.status) == ("invalid_client", 401)

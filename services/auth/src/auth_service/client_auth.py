@@ -82,7 +82,10 @@ def presented(authorization: str | None, form: dict[str, str]) -> PresentedCrede
     assertion_type, assertion = form.get("client_assertion_type"), form.get("client_assertion")
     if assertion_type is not None or assertion is not None:
         if assertion_type is None or assertion is None:
-            raise invalid_request("client_assertion and client_assertion_type go together.")
+            # Half an assertion is no client authentication (RFC 7521 §4.2 needs both).
+            raise invalid_client(
+                "client_assertion and client_assertion_type go together.", basic=False
+            )
         if assertion_type != ASSERTION_TYPE:
             raise invalid_client(f"client_assertion_type must be {ASSERTION_TYPE}.", basic=False)
         methods.append("private_key_jwt")
@@ -100,7 +103,7 @@ def presented(authorization: str | None, form: dict[str, str]) -> PresentedCrede
     if method == "client_secret_basic" and client_id is None:
         raise invalid_client("The Authorization header names no client.", basic=True)
     if method == "client_secret_post" and client_id is None:
-        raise invalid_request("client_secret needs client_id.")
+        raise invalid_client("A client_secret names no client (client_id).", basic=False)
     return PresentedCredentials(
         client_id=client_id,
         method=method,

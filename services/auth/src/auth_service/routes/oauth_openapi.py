@@ -107,6 +107,8 @@ def _form(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
         "required": required,
         "additionalProperties": _TEXT,
         "maxProperties": MAX_FIELDS,
+        # One client authentication method per request (two: `invalid_request`).
+        "not": {"required": ["client_secret", "client_assertion"]},
     }
     return {"requestBody": {"required": True, "content": {FORM_MEDIA_TYPE: {"schema": schema}}}}
 
