@@ -7,11 +7,14 @@ from typing import Any
 
 from httpx import AsyncClient
 
+from auth_service import clients, registration
+from auth_service.clients import ClientSecretHasher
+from auth_service.clock import utcnow
 from auth_service.main import create_app
 from auth_service.models import Base
 from auth_service.passwords import PasswordHasher
 from auth_service.settings import Settings
-from service_kit.db import create_engine
+from service_kit.db import Database, create_engine
 from testsupport.apps import serving
 
 STRONG_PASSWORD = "correct horse battery staple"  # noqa: S105 - a test account's
@@ -110,3 +113,36 @@ class CountingHasher(PasswordHasher):
     async def verify(self, password: str, password_hash: str | None) -> bool:
         self.checks += 1
         return await super().verify(password, password_hash)
+
+
+async def add_client(
+    database_url: str,
+    client_id: str,
+    client_type: str = "public",
+    *,
+    settings: Settings | None = None,
+    **fields: Any,
+) -> str | None:
+    """Register a client as `auth-service clients create` does; its secret, if it got one.
+
+    `fields` are `registration.registration`'s (grant_types, scopes, audiences, jwks, ...).
+    """
+    settings = settings or settings_for(database_url)
+    fields.setdefault("grant_types", None)
+    fields.setdefault("scopes", None)
+    checked = registration.registration(
+        client_id,
+        client_type,
+        existing_scopes=settings.scope_set,
+        default_scopes=settings.default_client_scope_set,
+        max_access_token_ttl_seconds=settings.access_token_ttl_seconds,
+        **fields,
+    )
+    hasher = ClientSecretHasher(settings.key_encryption_key.get_secret_value())
+    database = Database(database_url)
+    try:
+        async with database.db_session() as db:
+            created = await clients.create(db, checked, hasher, actor="test", now=utcnow())
+    finally:
+        await database.dispose()
+    return created.secret

@@ -217,12 +217,7 @@ def test_the_readme_service_refuses_missing_and_forged_tokens(
 def test_the_readme_caller_reads_profiles_with_its_own_token(
     package_python: Path, stack: Stack, gateway: httpx.Client, discovery: dict[str, Any]
 ) -> None:
-    # Enabled by the auth side of service identity: the client registry with its
-    # `auth-service clients create` command, client authentication at the token endpoint,
-    # and the `client_credentials` grant, advertised in discovery. Until auth has them, this
-    # part of the README cannot run; it runs, and must pass, as soon as discovery lists them.
-    if "client_credentials" not in discovery.get("grant_types_supported", []):
-        pytest.skip("auth does not offer the client_credentials grant yet (client registry)")
+    assert "client_credentials" in discovery["grant_types_supported"]
     stack.require_local()
     client_id = f"reports-{uuid.uuid4().hex[:8]}"
     created = stack.cli(

@@ -3,10 +3,13 @@
 import asyncio
 import io
 import json
+import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
 from auth_service import kek
@@ -16,6 +19,7 @@ from auth_service.jwk import generate_private_key, public_jwk
 from auth_service.models import AuditEvent, SigningKey
 from service_kit.db import Database
 from testsupport.auth_service import STRONG_PASSWORD
+from testsupport.client_keys import rsa_jwk
 
 # base64url thumbprints can begin with '-', which argparse would take for an option.
 DASH_KID = "-Zm9vYmFyLWtpZC1iZWdpbm5pbmctd2l0aC1hLWRhc2g"
@@ -185,8 +189,135 @@ def test_purge_reports_what_it_deleted_and_is_audited(
         "refresh_tokens": 0,
         "sessions": 0,
         "audit_events": 0,
+        "client_secrets": 0,
+        "client_assertions": 0,
         "skipped": False,
     }
     ((event, details),) = _audit(env)
     assert event == "data_purged"
     assert details["actor"].startswith("cli")
+
+
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, Any]:
+    main(argv)
+    printed: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return printed
+
+
+def test_clients_create_show_list_rotate_and_delete_print_json_and_are_audited(
+    env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    created = _json(
+        capsys,
+        [
+            "clients",
+            "create",
+            "reports",
+            "--type",
+            "confidential",
+            "--grant-types",
+            "client_credentials",
+            "--scopes",
+            "users:read",
+            "--audiences",
+            "https://users.example,auth-platform",
+            "--no-first-party",
+            "--access-token-ttl",
+            "300",
+        ],
+    )
+    secret = created["client_secret"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", secret)
+    assert created["client_id"] == "reports"
+    assert created["scopes"] == ["users:read"]
+    assert created["audiences"] == ["https://users.example", "auth-platform"]
+    assert (created["first_party"], created["access_token_ttl_seconds"]) == (False, 300)
+    shown = _json(capsys, ["clients", "show", "reports"])
+    assert secret not in json.dumps(shown)
+    assert shown["grant_types"] == ["client_credentials"]
+    assert len(shown["secrets"]) == 1
+    rotated = _json(capsys, ["clients", "rotate-secret", "reports"])
+    assert rotated["client_id"] == "reports"
+    assert rotated["client_secret"] != secret
+    assert rotated["previous_secret_expires_at"]  # the grace period's end
+    assert len(_json(capsys, ["clients", "show", "reports"])["secrets"]) == 2
+    public = _json(capsys, ["clients", "create", "mobile", "--type", "public"])
+    assert "client_secret" not in public
+    assert public["grant_types"] == ["password", "refresh_token"]
+    listed = _json(capsys, ["clients", "list"])
+    assert [client["client_id"] for client in listed["clients"]] == ["mobile", "reports"]
+    deleted = _json(capsys, ["clients", "delete", "mobile"])
+    assert deleted == {"client_id": "mobile", "deleted": True, "sessions_revoked": 0}
+    events = _audit(env)
+    assert [event for event, _ in events] == [
+        "client_created",
+        "client_secret_rotated",
+        "client_created",
+        "client_deleted",
+    ]
+    assert all(details["actor"].startswith("cli") for _, details in events)
+    assert secret not in json.dumps(events)
+
+
+def test_a_client_with_a_key_set_gets_no_secret(
+    env: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(json.dumps({"keys": [rsa_jwk(key, "k1", alg="RS256")]}))
+    created = _json(
+        capsys,
+        ["clients", "create", "keyed", "--type", "confidential", "--jwks-file", str(jwks_file)],
+    )
+    assert "client_secret" not in created
+    assert created["token_endpoint_auth_method"] == "private_key_jwt"
+    assert created["jwks"]["keys"][0]["kid"] == "k1"
+    with pytest.raises(SystemExit):
+        main(["clients", "rotate-secret", "keyed"])
+    assert "private_key_jwt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["create", "bad id", "--type", "public"], "client_id"),
+        (["create", "svc", "--type", "confidential", "--scopes", "admin"], "Unknown scope"),
+        (["create", "svc", "--type", "confidential", "--grant-types", "implicit"], "grant type"),
+        (["create", "app", "--type", "public", "--grant-types", "client_credentials"], "RFC 6749"),
+        (
+            ["create", "app", "--type", "public", "--redirect-uris", "http://app.example/cb"],
+            "loopback",
+        ),
+        (["create", "svc", "--type", "confidential", "--jwks-file", "/no/such/file"], "cannot"),
+        (["show", "nobody"], "no client"),
+        (["rotate-secret", "nobody"], "no client"),
+        (["delete", "nobody"], "no client"),
+    ],
+)
+def test_client_commands_refuse_bad_input_with_a_message(
+    env: str, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as failed:
+        main(["clients", *argv])
+    assert failed.value.code == 1
+    assert message in capsys.readouterr().err
+    assert _audit(env) == []
+
+
+def test_a_client_id_is_registered_once_and_the_default_client_stays(
+    env: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    main(["clients", "create", "svc", "--type", "confidential"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["clients", "create", "svc", "--type", "public"])
+    assert "already exists" in capsys.readouterr().err
+    private = tmp_path / "private.json"
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private.write_text(json.dumps({"keys": [{**rsa_jwk(key, "k"), "d": "AQAB"}]}))
+    with pytest.raises(SystemExit):
+        main(["clients", "create", "k", "--type", "confidential", "--jwks-file", str(private)])
+    assert "private key material" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["clients", "delete", "public"])
+    assert "DEFAULT_CLIENT_ID" in capsys.readouterr().err

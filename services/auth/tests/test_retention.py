@@ -9,7 +9,16 @@ import pytest
 from sqlalchemy import func, select
 
 from auth_service import retention
-from auth_service.models import Account, AuditEvent, LoginThrottle, RefreshToken, SignInSession
+from auth_service.models import (
+    Account,
+    AuditEvent,
+    Client,
+    ClientSecret,
+    LoginThrottle,
+    RefreshToken,
+    SignInSession,
+    UsedClientAssertion,
+)
 from auth_service.retention import Purged, RetentionPolicy
 from service_kit.db import Database
 from testsupport.auth_service import running_app, settings_for
@@ -101,6 +110,40 @@ async def _seed(database: Database) -> None:
                 AuditEvent(occurred_at=_ago(days=364), event="keep", details={}),
             ]
         )
+        db.add(
+            Client(
+                id="svc",
+                type="confidential",
+                grant_types="client_credentials",
+                scopes="",
+                audiences=[],
+                redirect_uris=[],
+                first_party=True,
+                created_at=_ago(days=30),
+                updated_at=_ago(days=30),
+            )
+        )
+        await db.flush()
+        for name, secret_expires in [
+            ("old-rotated-out", _ago(minutes=1)),
+            ("keep-in-grace", NOW + timedelta(hours=1)),
+            ("keep-current", None),
+        ]:
+            db.add(
+                ClientSecret(
+                    client_id="svc",
+                    secret_hash=name.encode().ljust(32, b"."),
+                    created_at=_ago(days=2),
+                    expires_at=secret_expires,
+                )
+            )
+        for jti, assertion_expires in [
+            ("old-1", _ago(seconds=1)),
+            ("old-2", _ago(minutes=30)),
+            ("old-3", _ago(days=3)),
+            ("keep-live", NOW + timedelta(minutes=50)),
+        ]:
+            db.add(UsedClientAssertion(client_id="svc", jti=jti, expires_at=assertion_expires))
         await db.commit()
 
 
@@ -117,6 +160,11 @@ async def _left(database: Database) -> dict[str, set[str]]:
             "sessions": {names[family] for family in families},
             "audit": set(await db.scalars(select(AuditEvent.event))),
             "tokens": {str(tokens)},
+            "secrets": {
+                secret.rstrip(b".").decode()
+                for secret in await db.scalars(select(ClientSecret.secret_hash))
+            },
+            "assertions": set(await db.scalars(select(UsedClientAssertion.jti))),
         }
 
 
@@ -125,7 +173,14 @@ async def test_purge_deletes_what_is_past_its_retention_and_keeps_the_rest(
 ) -> None:
     await _seed(database)
     purged = await retention.purge(database, POLICY, NOW, batch_rows=2)
-    assert purged == Purged(throttles=2, refresh_tokens=4, sessions=2, audit_events=1)
+    assert purged == Purged(
+        throttles=2,
+        refresh_tokens=4,
+        sessions=2,
+        audit_events=1,
+        client_secrets=1,
+        client_assertions=3,
+    )
     left = await _left(database)
     assert left["throttles"] == {"keep-recent", "keep-waiting"}
     assert left["sessions"] == {"keep-live", "keep-recently-revoked"}
@@ -133,6 +188,9 @@ async def test_purge_deletes_what_is_past_its_retention_and_keeps_the_rest(
     # The two live sessions' recent (spent) tokens remain; the rest went with their
     # sessions or their expiry.
     assert left["tokens"] == {"2"}
+    # A secret past its rotation grace goes; a used jti once its assertion has expired.
+    assert left["secrets"] == {"keep-in-grace", "keep-current"}
+    assert left["assertions"] == {"keep-live"}
     assert await retention.purge(database, POLICY, NOW) == Purged()
 
 
@@ -145,6 +203,7 @@ async def test_replicas_purging_at_once_delete_everything_once_without_error(
     )
     assert sum(r.audit_events for r in results) == 1
     assert sum(r.sessions for r in results) == 2
+    assert sum(r.client_assertions for r in results) == 3
     left = await _left(database)
     assert left["throttles"] == {"keep-recent", "keep-waiting"}
     assert left["audit"] == {"keep"}

@@ -52,11 +52,18 @@ async def _start(db: AsyncSession, client_id: str | None = None, **policy: timed
     return issued.refresh_token
 
 
-async def _rotate(db: AsyncSession, token: str, client_id: str | None = None) -> str:
-    """Rotate and commit, as the refresh grant does (a refusal commits what it revoked)."""
+async def _rotate(db: AsyncSession, token: str, client_id: str = "public") -> str:
+    """Rotate and commit, as the refresh grant does (a refusal commits what it revoked).
+
+    "public" plays the default client, which continues sessions stored without a client."""
     try:
         issued = await sign_in_sessions.rotate_refresh_token(
-            db, token, client_id=client_id, policy=POLICY, now=utcnow()
+            db,
+            token,
+            client_id=client_id,
+            policy=POLICY,
+            now=utcnow(),
+            or_unnamed=client_id == "public",
         )
     finally:
         await db.commit()
@@ -151,10 +158,26 @@ async def test_of_eight_concurrent_rotations_exactly_one_wins(database: Database
 
 async def test_another_client_is_refused_and_changes_nothing(db: AsyncSession) -> None:
     token = await _start(db, client_id="web")
-    for stranger in ("mobile", None):
+    for stranger in ("mobile", "public"):
         with pytest.raises(RefreshTokenRejectedError, match="client_mismatch"):
             await _rotate(db, token, client_id=stranger)
     await _rotate(db, token, client_id="web")
+
+
+async def test_a_session_without_a_client_continues_under_the_default_client_only(
+    db: AsyncSession,
+) -> None:
+    # Sessions started before clients were registered were stored without a client id.
+    token = await _start(db, client_id=None)
+    with pytest.raises(RefreshTokenRejectedError, match="client_mismatch"):
+        await _rotate(db, token, client_id="web")
+    revoke = sign_in_sessions.revoke_by_refresh_token
+    assert not await revoke(db, token, client_id="web", now=utcnow())
+    successor = await _rotate(db, token, client_id="public")
+    assert await revoke(db, successor, client_id="public", now=utcnow(), or_unnamed=True)
+    await db.commit()
+    with pytest.raises(RefreshTokenRejectedError, match="revoked"):
+        await _rotate(db, successor)
 
 
 async def test_an_idle_token_lapses(db: AsyncSession) -> None:
@@ -201,7 +224,7 @@ async def test_a_rotation_is_undone_with_the_callers_transaction(database: Datab
         token = await _start(db)
     async with database.db_session() as db:
         await sign_in_sessions.rotate_refresh_token(
-            db, token, client_id=None, policy=POLICY, now=utcnow()
+            db, token, client_id="public", policy=POLICY, now=utcnow(), or_unnamed=True
         )
         await db.rollback()  # the operation failed after the rotation: nothing was spent
     async with database.db_session() as db:

@@ -15,6 +15,7 @@ from auth_service.keys import KeyTimings
 from auth_service.tokens import (
     InvalidAccessTokenError,
     TokenIssuer,
+    access_token_claims,
     issue_access_token,
     verify_access_token,
 )
@@ -22,7 +23,7 @@ from service_kit.db import Database
 
 pytestmark = pytest.mark.anyio
 
-ISSUER = TokenIssuer("https://id.example", "auth-platform", timedelta(minutes=15), "public")
+ISSUER = TokenIssuer("https://id.example", "auth-platform", timedelta(minutes=15))
 TIMINGS = KeyTimings(publish_delay=timedelta(seconds=1), retention=timedelta(minutes=16))
 
 
@@ -35,9 +36,9 @@ async def keys(database: Database) -> SigningKeyStore:
 
 def _issue(keys: SigningKeyStore, **overrides: Any) -> str:
     arguments: dict[str, Any] = {
-        "account_id": uuid.uuid4(),
+        "subject": str(uuid.uuid4()),
         "session_id": uuid.uuid4(),
-        "client_id": None,
+        "client_id": "public",
         "scope": "profile",
         "roles": ["admin"],
         "now": utcnow(),
@@ -47,7 +48,7 @@ def _issue(keys: SigningKeyStore, **overrides: Any) -> str:
 
 async def test_tokens_follow_rfc_9068(keys: SigningKeyStore) -> None:
     account_id = uuid.uuid4()
-    token = _issue(keys, account_id=account_id)
+    token = _issue(keys, subject=str(account_id))
     header = jwt.get_unverified_header(token)
     assert header == {"alg": "RS256", "kid": header["kid"], "typ": "at+jwt"}
     claims = jwt.decode(token, options={"verify_signature": False})
@@ -79,8 +80,8 @@ async def test_verification_refuses_anything_but_our_exact_tokens(keys: SigningK
         with pytest.raises(InvalidAccessTokenError):
             verify_access_token(token, keys, ISSUER)
     wrong = [
-        TokenIssuer("https://other.example", "auth-platform", ISSUER.ttl, "public"),
-        TokenIssuer(ISSUER.issuer, "someone-else", ISSUER.ttl, "public"),
+        TokenIssuer("https://other.example", "auth-platform", ISSUER.ttl),
+        TokenIssuer(ISSUER.issuer, "someone-else", ISSUER.ttl),
     ]
     for issuer in wrong:
         with pytest.raises(InvalidAccessTokenError):
@@ -110,3 +111,31 @@ async def test_a_jwt_of_another_type_is_refused(keys: SigningKeyStore) -> None:
     )
     with pytest.raises(InvalidAccessTokenError):
         verify_access_token(missing_jti, keys, ISSUER)
+
+
+async def test_a_services_token_has_no_session_and_its_client_as_subject(
+    keys: SigningKeyStore,
+) -> None:
+    token = _issue(keys, subject="reports", client_id="reports", session_id=None, roles=[])
+    claims = access_token_claims(token, keys, ISSUER.issuer, audience=None)
+    assert claims["sub"] == claims["client_id"] == "reports"
+    assert "sid" not in claims
+    assert claims["roles"] == []
+    # Auth's own bearer endpoints take a person's token only.
+    with pytest.raises(InvalidAccessTokenError):
+        verify_access_token(token, keys, ISSUER)
+
+
+async def test_audience_and_lifetime_may_be_chosen_but_never_a_longer_life(
+    keys: SigningKeyStore,
+) -> None:
+    shorter = _issue(keys, audience="https://reports.example", ttl=timedelta(minutes=5))
+    claims = jwt.decode(shorter, options={"verify_signature": False})
+    assert claims["aud"] == "https://reports.example"
+    assert claims["exp"] - claims["iat"] == 300
+    longer = jwt.decode(_issue(keys, ttl=timedelta(hours=2)), options={"verify_signature": False})
+    assert longer["exp"] - longer["iat"] == ISSUER.ttl.total_seconds()
+    # Introspection's check takes any audience; a named one must match.
+    assert access_token_claims(shorter, keys, ISSUER.issuer, audience=None)["aud"]
+    with pytest.raises(InvalidAccessTokenError):
+        access_token_claims(shorter, keys, ISSUER.issuer, audience="auth-platform")

@@ -1,6 +1,6 @@
-"""The operator's commands on signing keys and accounts (`auth-service keys …`, `accounts …`,
-`purge`): each parses, calls one operation of `administration` or `accounts` in a database
-session of its own, and prints.
+"""The operator's commands on signing keys, accounts and clients (`auth-service keys …`,
+`accounts …`, `clients …`, `purge`): each parses, calls one operation of `administration`,
+`accounts` or `clients` in a database session of its own, and prints.
 
 Imported only when one of them runs, so that `serve` and `healthcheck` start light.
 """
@@ -11,17 +11,25 @@ import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import accounts, administration, keys
+from auth_service import accounts, administration, clients, keys, registration
 from auth_service.accounts import (
     AccountNotFoundError,
     AccountTakenError,
     InvalidAccountFieldError,
     PasswordRules,
+)
+from auth_service.clients import (
+    ClientExistsError,
+    ClientNotFoundError,
+    ClientOperationError,
+    ClientSecretHasher,
 )
 from auth_service.clock import utcnow
 from auth_service.key_encryption import KeyEncryption
@@ -29,6 +37,7 @@ from auth_service.keys import KeyOperationError
 from auth_service.main import key_timings, retention_policy
 from auth_service.models import SigningKey
 from auth_service.passwords import PasswordHasher, PasswordPolicyError
+from auth_service.registration import InvalidClientFieldError
 from auth_service.settings import Settings
 from service_kit.cli import CommandError
 from service_kit.db import Database
@@ -170,6 +179,105 @@ async def _purge(database: Database, settings: Settings, args: argparse.Namespac
     print(json.dumps(purged.as_dict()))
 
 
+def _print_json(document: dict[str, Any]) -> None:
+    print(json.dumps(document, indent=2))
+
+
+def _read_jwks(path: str | None) -> Any:
+    if path is None:
+        return None
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise CommandError(f"{path} is not JSON: {exc}") from exc
+
+
+def _secret_hasher(settings: Settings) -> ClientSecretHasher:
+    return ClientSecretHasher(settings.key_encryption_key.get_secret_value())
+
+
+async def _clients_create(database: Database, settings: Settings, args: argparse.Namespace) -> None:
+    try:
+        checked = registration.registration(
+            args.client_id,
+            args.type,
+            grant_types=args.grant_types,
+            scopes=args.scopes,
+            redirect_uris=args.redirect_uris,
+            audiences=args.audiences,
+            jwks=_read_jwks(args.jwks_file),
+            access_token_ttl_seconds=args.access_token_ttl,
+            first_party=args.first_party,
+            existing_scopes=settings.scope_set,
+            default_scopes=settings.default_client_scope_set,
+            max_access_token_ttl_seconds=settings.access_token_ttl_seconds,
+        )
+        now = utcnow()
+        async with database.db_session() as db:
+            created = await clients.create(
+                db, checked, _secret_hasher(settings), actor=_actor(), now=now
+            )
+            described = await clients.find(db, created.client.id, now)
+    except InvalidClientFieldError as exc:
+        raise CommandError(f"{exc.field}: {exc}") from exc
+    except ClientExistsError as exc:
+        raise CommandError(f"a client with id {args.client_id!r} already exists") from exc
+    secret = {"client_secret": created.secret} if created.secret else {}
+    _print_json({"client_id": created.client.id, **secret, **described})
+
+
+async def _clients_list(database: Database, settings: Settings, args: argparse.Namespace) -> None:
+    async with database.db_session() as db:
+        listed = await clients.list_all(db, utcnow())
+    _print_json({"clients": listed})
+
+
+async def _client_action(database: Database, settings: Settings, args: argparse.Namespace) -> None:
+    now = utcnow()
+    try:
+        async with database.db_session() as db:
+            await _one_client_action(db, settings, args, now)
+    except ClientNotFoundError as exc:
+        raise CommandError(f"no client with id {args.client_id!r}") from exc
+    except ClientOperationError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+async def _one_client_action(
+    db: AsyncSession, settings: Settings, args: argparse.Namespace, now: datetime
+) -> None:
+    if args.action == "show":
+        _print_json(await clients.find(db, args.client_id, now))
+    elif args.action == "rotate-secret":
+        rotation = await clients.rotate_secret(
+            db,
+            args.client_id,
+            _secret_hasher(settings),
+            timedelta(seconds=settings.client_secret_rotation_grace_seconds),
+            actor=_actor(),
+            now=now,
+        )
+        expires = rotation.previous_expires_at
+        _print_json(
+            {
+                "client_id": rotation.client.id,
+                "client_secret": rotation.secret,
+                "previous_secret_expires_at": expires.isoformat() if expires else None,
+            }
+        )
+    else:
+        revoked = await clients.delete_client(
+            db,
+            args.client_id,
+            default_client_id=settings.default_client_id,
+            actor=_actor(),
+            now=now,
+        )
+        _print_json({"client_id": args.client_id, "deleted": True, "sessions_revoked": revoked})
+
+
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("keys", "list"): _keys_list,
     ("keys", "rotate"): _keys_rotate,
@@ -180,6 +288,11 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("accounts", "revoke-role"): _account_action,
     ("accounts", "disable"): _account_action,
     ("accounts", "enable"): _account_action,
+    ("clients", "create"): _clients_create,
+    ("clients", "list"): _clients_list,
+    ("clients", "show"): _client_action,
+    ("clients", "rotate-secret"): _client_action,
+    ("clients", "delete"): _client_action,
     ("purge", None): _purge,
 }
 

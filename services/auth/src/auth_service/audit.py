@@ -28,6 +28,11 @@ class Event(StrEnum):
     KEY_RETIRED = "key_retired"
     KEY_REVOKED = "key_revoked"
     DATA_PURGED = "data_purged"
+    CLIENT_CREATED = "client_created"
+    CLIENT_UPDATED = "client_updated"
+    CLIENT_SECRET_ROTATED = "client_secret_rotated"  # noqa: S105 - an event name
+    CLIENT_DELETED = "client_deleted"
+    CLIENT_AUTHENTICATION_FAILED = "client_authentication_failed"
 
 
 def record(

@@ -8,12 +8,17 @@ auth-service keys generate-kek      # a fresh KEY_ENCRYPTION_KEY
 auth-service accounts create-admin --email EMAIL [--username NAME] --password-stdin
 auth-service accounts grant-role|revoke-role ACCOUNT ROLE
 auth-service accounts disable|enable ACCOUNT      # ACCOUNT: id, email or username
+auth-service clients create CLIENT_ID --type public|confidential [--grant-types G,...]
+    [--scopes S,...] [--redirect-uris URL,...] [--audiences A,...] [--jwks-file PATH]
+    [--first-party | --no-first-party] [--access-token-ttl SECONDS]
+auth-service clients list | show CLIENT_ID | rotate-secret CLIENT_ID | delete CLIENT_ID
 auth-service purge                  # delete what the retention settings no longer keep
 """
 
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from auth_service.migrations import HISTORY
 from auth_service.settings import Settings
@@ -62,6 +67,7 @@ def _add_commands(commands: SubParsers) -> None:
     ):
         account_action = account_actions.add_parser(action, help=help_text)
         account_action.add_argument("login", help="account id, email or username")
+    _add_client_commands(commands)
     commands.add_parser(
         "purge", help="delete expired throttles, sessions, refresh tokens and old audit events"
     )
@@ -72,6 +78,77 @@ def _run_command(args: argparse.Namespace) -> None:
     from auth_service import admin_commands
 
     admin_commands.run(args)
+
+
+def _comma_separated(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _add_client_commands(commands: Any) -> None:
+    client_commands = commands.add_parser(
+        "clients", help="register, list, show, rotate the secret of, and delete clients"
+    )
+    client_actions = client_commands.add_subparsers(dest="action", required=True)
+    create = client_actions.add_parser(
+        "create", help="register a client; prints it as JSON, with its secret (shown once)"
+    )
+    create.add_argument("client_id", metavar="CLIENT_ID")
+    create.add_argument("--type", required=True, choices=["public", "confidential"])
+    create.add_argument(
+        "--grant-types",
+        type=_comma_separated,
+        metavar="G,...",
+        help="client_credentials, password, refresh_token (default: client_credentials for "
+        "a confidential client, password,refresh_token for a public one)",
+    )
+    create.add_argument(
+        "--scopes",
+        type=_comma_separated,
+        metavar="S,...",
+        help="among SCOPES (default: none for a confidential client, DEFAULT_CLIENT_SCOPES "
+        "for a public one)",
+    )
+    create.add_argument(
+        "--redirect-uris",
+        type=_comma_separated,
+        default=[],
+        metavar="URL,...",
+        help="exact redirect URIs: https, or http to a loopback address",
+    )
+    create.add_argument(
+        "--audiences",
+        type=_comma_separated,
+        default=[],
+        metavar="A,...",
+        help="the `aud` its tokens may carry, the first by default "
+        "(default: ACCESS_TOKEN_AUDIENCE)",
+    )
+    create.add_argument(
+        "--jwks-file",
+        metavar="PATH",
+        help="a JSON key set of its public keys: it authenticates with private_key_jwt, "
+        "and has no secret",
+    )
+    create.add_argument(
+        "--first-party",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one of the platform's own clients (default) or another party's",
+    )
+    create.add_argument(
+        "--access-token-ttl",
+        type=int,
+        metavar="SECONDS",
+        help="shorter access tokens than ACCESS_TOKEN_TTL_SECONDS for this client",
+    )
+    client_actions.add_parser("list", help="every client, as JSON")
+    for action, help_text in (
+        ("show", "one client, as JSON (its secrets' times, never a secret)"),
+        ("rotate-secret", "a new secret, shown once; the old one works for the grace period"),
+        ("delete", "delete a client and revoke every session it started"),
+    ):
+        client_action = client_actions.add_parser(action, help=help_text)
+        client_action.add_argument("client_id", metavar="CLIENT_ID")
 
 
 def _kid_as_operand(argv: list[str]) -> list[str]:

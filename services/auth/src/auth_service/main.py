@@ -10,8 +10,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from auth_service import retention
+from auth_service import clients, retention
 from auth_service.accounts import PasswordRules
+from auth_service.client_auth import ClientAuthenticator
+from auth_service.clients import ClientSecretHasher
+from auth_service.clock import utcnow
 from auth_service.grants import Issuance
 from auth_service.key_encryption import KeyEncryption
 from auth_service.key_store import SigningKeyStore
@@ -30,7 +33,7 @@ from service_kit.problems import problem
 
 # The first attempt to load the keys is made before serving; later ones in the background.
 KEY_BOOTSTRAP_TIMEOUT_SECONDS = 15.0
-_OAUTH_PATHS = {"/auth/token", "/auth/revoke"}
+_OAUTH_PATHS = {"/auth/token", "/auth/revoke", "/auth/introspect"}
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -67,6 +70,15 @@ async def _oauth_error(_request: Request, exc: Exception) -> JSONResponse:
     return exc.response()
 
 
+async def ensure_default_client(database: Database, settings: Settings) -> None:
+    """Create the default client, or bring it to the settings (replicas may race: the
+    statement is atomic)."""
+    async with database.db_session() as db:
+        await clients.ensure_default_client(
+            db, settings.default_client_id, settings.default_client_scope_set, utcnow()
+        )
+
+
 def create_app(
     settings: Settings | None = None, *, password_hasher: PasswordHasher | None = None
 ) -> FastAPI:
@@ -77,6 +89,15 @@ def create_app(
     settings = settings or Settings()
     database = Database(settings.database_url, sqlite_pool_size=1)
     hasher = password_hasher or PasswordHasher(settings.bcrypt_cost, settings.hash_threads)
+    throttle = ThrottlePolicy(
+        free_per_pair=settings.login_free_attempts_per_account_address,
+        free_per_address=settings.login_free_attempts_per_address,
+        free_per_login=settings.login_free_attempts_per_account,
+        base_seconds=settings.login_throttle_base_seconds,
+        max_seconds=settings.login_throttle_max_seconds,
+        window_seconds=settings.login_throttle_window_seconds,
+        targeted_first_wait_seconds=settings.login_targeted_first_wait_seconds,
+    )
     keys = SigningKeyStore(
         database,
         KeyEncryption(settings.key_encryption_key.get_secret_value()),
@@ -90,22 +111,20 @@ def create_app(
             issuer=settings.public_url,
             audience=settings.access_token_audience,
             ttl=timedelta(seconds=settings.access_token_ttl_seconds),
-            default_client_id=settings.default_client_id,
         ),
         sessions=SessionPolicy(
             idle_ttl=timedelta(seconds=settings.refresh_token_idle_ttl_seconds),
             absolute_ttl=timedelta(seconds=settings.refresh_token_absolute_ttl_seconds),
         ),
-        throttle=ThrottlePolicy(
-            free_per_pair=settings.login_free_attempts_per_account_address,
-            free_per_address=settings.login_free_attempts_per_address,
-            free_per_login=settings.login_free_attempts_per_account,
-            base_seconds=settings.login_throttle_base_seconds,
-            max_seconds=settings.login_throttle_max_seconds,
-            window_seconds=settings.login_throttle_window_seconds,
-            targeted_first_wait_seconds=settings.login_targeted_first_wait_seconds,
-        ),
+        throttle=throttle,
         scopes=settings.scope_set,
+        clients=ClientAuthenticator(
+            hasher=ClientSecretHasher(settings.key_encryption_key.get_secret_value()),
+            throttle=throttle,
+            issuer=settings.public_url,
+            default_client_id=settings.default_client_id,
+            default_client_scopes=settings.default_client_scope_set,
+        ),
     )
 
     @asynccontextmanager
@@ -115,6 +134,14 @@ def create_app(
                 await keys.bootstrap()
         except Exception as exc:  # the database may not be up yet: keep trying in the background
             log.warning("signing_keys_not_loaded", error=type(exc).__name__)
+        # When the database answers (the keys loaded); otherwise the first request that
+        # names the default client creates it (`client_auth`).
+        if keys.loaded:
+            try:
+                async with asyncio.timeout(KEY_BOOTSTRAP_TIMEOUT_SECONDS):
+                    await ensure_default_client(database, settings)
+            except Exception as exc:
+                log.warning("default_client_not_ensured", error=type(exc).__name__)
         tasks = [asyncio.create_task(keys.keep_fresh(settings.key_refresh_seconds))]
         if settings.purge_interval_seconds:
             purging = retention.keep_purging(
@@ -133,7 +160,10 @@ def create_app(
         settings,
         database,
         title="Auth service",
-        description="Accounts, RS256 access tokens (RFC 9068) and rotating refresh tokens.",
+        description=(
+            "Accounts, RS256 access tokens (RFC 9068), rotating refresh tokens, registered "
+            "clients (client_credentials, token introspection)."
+        ),
         routers=[accounts.router, oauth.router],
         lifespan=lifespan,
         body_refusal=_body_too_large,

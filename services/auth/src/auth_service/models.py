@@ -125,6 +125,61 @@ class LoginThrottle(Base):
     blocked_until: Mapped[datetime | None]
 
 
+class Client(Base):
+    """A registered OAuth client (RFC 6749 §2): what it may ask for, and how it proves itself.
+
+    Grant types and scopes are space-separated and sorted, as OAuth writes scopes, so the
+    default client's start-up upsert compares them as plain strings on every backend.
+    """
+
+    __tablename__ = "clients"
+    __table_args__ = (CheckConstraint("type IN ('public', 'confidential')", name="type"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    grant_types: Mapped[str] = mapped_column(String(256))
+    scopes: Mapped[str] = mapped_column(String(1024))
+    # The `aud` values its access tokens may carry (the first by default; RFC 8707 picks).
+    audiences: Mapped[list[str]] = mapped_column(JSON)
+    # Exact strings: a redirect must equal one of them, character for character.
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON)
+    # Public keys for private_key_jwt (RFC 7523); such a client has no secret.
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    # Shorter access tokens than ACCESS_TOKEN_TTL_SECONDS for this client (never longer).
+    access_token_ttl_seconds: Mapped[int | None] = mapped_column(Integer)
+    # A client of the platform itself (its own apps), as opposed to another party's.
+    first_party: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ClientSecret(Base):
+    """A confidential client's secret, as an HMAC-SHA256 under a key derived from the
+    key-encryption key. `expires_at` is None for the current secret; a rotation gives the
+    previous one a grace period, so at most two are live at a time."""
+
+    __tablename__ = "client_secrets"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)  # the retention purge
+
+
+class UsedClientAssertion(Base):
+    """The `jti` of every client assertion (RFC 7523) accepted and not yet expired: the
+    primary key makes a second use fail, atomically, whichever replica sees it."""
+
+    __tablename__ = "used_client_assertions"
+
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # the retention purge
+
+
 class AuditEvent(Base):
     """A security event. Never holds a password, a token or a hash of one."""
 

@@ -1,10 +1,8 @@
-"""RFC 6749 on the wire: strict form parsing, client ids, scopes and error answers."""
+"""RFC 6749 on the wire: strict form parsing, scopes and error answers."""
 
-import base64
-import binascii
 import re
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -13,9 +11,6 @@ FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 16 * 1024
 MAX_FIELDS = 20
 MAX_VALUE_CHARS = 4096
-# RFC 6749 Appendix A.1: client_id is VSCHAR*; 1-64 of them here, as the `client_id`
-# column of a session stores it (and a longer id is no one's but an attacker's).
-_CLIENT_ID = re.compile(r"[\x20-\x7e]{1,64}")
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -46,6 +41,7 @@ class OAuthError(Exception):
 
 
 def invalid_request(description: str) -> OAuthError:
+    """RFC 6749 §5.2 `invalid_request`, 400."""
     return OAuthError("invalid_request", description)
 
 
@@ -87,44 +83,6 @@ async def read_form(request: Request) -> dict[str, str]:
     return {name: value for name, value in form.items() if value != ""}
 
 
-def client_id_from(request: Request, form: dict[str, str]) -> str | None:
-    """The public client's id: from the form or an HTTP Basic header with an empty secret.
-
-    Swagger UI's Authorize button sends the latter. No client has a secret, so a client that
-    sends one is not one of ours (`invalid_client`).
-    """
-    client_id = form.get("client_id")
-    authorization = request.headers.get("authorization")
-    if authorization:
-        scheme, _, credentials = authorization.partition(" ")
-        if scheme.lower() != "basic":
-            raise OAuthError(
-                "invalid_client",
-                "Only public clients are supported.",
-                status=401,
-                headers={"WWW-Authenticate": 'Basic realm="token"'},
-            )
-        try:
-            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise invalid_request("The Authorization header is malformed.") from None
-        basic_id, separator, secret = decoded.partition(":")
-        if not separator or secret:
-            raise OAuthError(
-                "invalid_client",
-                "Only public clients, without a secret, are supported.",
-                status=401,
-                headers={"WWW-Authenticate": 'Basic realm="token"'},
-            )
-        basic_id = unquote(basic_id)  # RFC 6749 §2.3.1: form-encoded before base64
-        if client_id is not None and client_id != basic_id:
-            raise invalid_request("Two different client ids were sent.")
-        client_id = basic_id or client_id
-    if client_id is not None and not _CLIENT_ID.fullmatch(client_id):
-        raise invalid_request("The client_id must be 1-64 printable ASCII characters.")
-    return client_id
-
-
 def parse_scope(requested: str | None, allowed: Iterable[str]) -> str:
     """The granted scope: what was asked for, when all of it is allowed; else everything."""
     allowed_set = set(allowed)
@@ -140,6 +98,7 @@ def parse_scope(requested: str | None, allowed: Iterable[str]) -> str:
 
 
 def require(form: dict[str, str], name: str) -> str:
+    """A parameter the request must have (`invalid_request` without it)."""
     value = form.get(name)
     if value is None:
         raise invalid_request(f"The parameter {name!r} is missing.")

@@ -5,7 +5,9 @@ periodic task in every replica.
 - refresh tokens expired for longer than the session retention (a spent token is kept
   until then: presenting it again is how reuse is detected);
 - sessions ended (revoked or expired) for longer than the session retention;
-- audit events older than the audit retention.
+- audit events older than the audit retention;
+- client secrets past their rotation grace, and the `jti`s of client assertions once the
+  assertions have expired (they are refused by their `exp` from then on).
 
 Safe with several replicas: deletes go in batches, each its own transaction, and on
 PostgreSQL each batch first takes a transaction-scoped advisory lock, so one replica purges
@@ -18,11 +20,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, or_, select, text
+from sqlalchemy import delete, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.clock import utcnow
-from auth_service.models import AuditEvent, LoginThrottle, RefreshToken, SignInSession
+from auth_service.models import (
+    AuditEvent,
+    ClientSecret,
+    LoginThrottle,
+    RefreshToken,
+    SignInSession,
+    UsedClientAssertion,
+)
 from service_kit.db import Database
 
 BATCH_ROWS = 5000
@@ -49,20 +58,22 @@ class Purged:
     refresh_tokens: int = 0
     sessions: int = 0
     audit_events: int = 0
+    client_secrets: int = 0
+    client_assertions: int = 0
     skipped: bool = field(default=False)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _purges(policy: RetentionPolicy, now: datetime) -> list[tuple[str, Any, Any]]:
-    """(name, primary-key column, condition) of each kind of row to delete, in order."""
+def _purges(policy: RetentionPolicy, now: datetime) -> list[tuple[str, tuple[Any, ...], Any]]:
+    """(name, primary-key columns, condition) of each kind of row to delete, in order."""
     throttle_cutoff = now - policy.throttle_window
     session_cutoff = now - policy.sessions
     return [
         (
             "throttles",
-            LoginThrottle.key,
+            (LoginThrottle.key,),
             # A wait always ends after the last failure: the first test uses the index.
             (LoginThrottle.last_failure_at < throttle_cutoff)
             & or_(
@@ -70,16 +81,22 @@ def _purges(policy: RetentionPolicy, now: datetime) -> list[tuple[str, Any, Any]
                 LoginThrottle.blocked_until < throttle_cutoff,
             ),
         ),
-        ("refresh_tokens", RefreshToken.id, RefreshToken.expires_at < session_cutoff),
+        ("refresh_tokens", (RefreshToken.id,), RefreshToken.expires_at < session_cutoff),
         (
             "sessions",
-            SignInSession.id,
+            (SignInSession.id,),
             or_(
                 SignInSession.expires_at < session_cutoff,
                 SignInSession.revoked_at < session_cutoff,
             ),
         ),
-        ("audit_events", AuditEvent.id, AuditEvent.occurred_at < now - policy.audit),
+        ("audit_events", (AuditEvent.id,), AuditEvent.occurred_at < now - policy.audit),
+        ("client_secrets", (ClientSecret.id,), ClientSecret.expires_at < now),
+        (
+            "client_assertions",
+            (UsedClientAssertion.client_id, UsedClientAssertion.jti),
+            UsedClientAssertion.expires_at < now,
+        ),
     ]
 
 
@@ -116,11 +133,14 @@ async def purge(
                 # SKIP LOCKED: never wait on a row a request holds (a reservation re-counting
                 # a forgotten throttle row), so the purge can never be half of a deadlock.
                 batch = (
-                    select(key).where(condition).limit(batch_rows).with_for_update(skip_locked=True)
+                    select(*key)
+                    .where(condition)
+                    .limit(batch_rows)
+                    .with_for_update(skip_locked=True)
                 )
                 result = await db.execute(
-                    delete(key.table)
-                    .where(key.in_(batch))
+                    delete(key[0].table)
+                    .where((key[0] if len(key) == 1 else tuple_(*key)).in_(batch))
                     .execution_options(synchronize_session=False)
                 )
                 await db.commit()

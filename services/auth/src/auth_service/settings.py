@@ -7,6 +7,7 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from auth_service import kek
 from auth_service.kek import DEVELOPMENT_KEY_ENCRYPTION_KEY
+from auth_service.registration import CLIENT_ID_PATTERN
 from service_kit.settings import ServiceSettings
 
 
@@ -29,12 +30,16 @@ class Settings(ServiceSettings):
     password_hash_threads: int = Field(0, ge=0, le=64)
     password_min_score: int = Field(3, ge=0, le=4)
 
-    # Access tokens (RFC 9068): lifetime (the audience is a shared setting), the scopes a
-    # client may ask for, and the `client_id` claim of tokens whose client named none (the
-    # claim is required).
+    # Access tokens (RFC 9068): lifetime (the audience is a shared setting), and the scopes
+    # that exist (a client is registered with some of them).
     access_token_ttl_seconds: int = Field(900, ge=60, le=86_400)
-    scopes: str = Field("profile", min_length=1)
-    default_client_id: str = Field("public", pattern=r"^[\x21-\x7e]{1,64}$")
+    scopes: str = Field("profile users:read", min_length=1)
+
+    # Clients: the public client a request naming none is (created at start, with these
+    # scopes), and how long a rotated-out client secret keeps working.
+    default_client_id: str = Field("public", pattern=CLIENT_ID_PATTERN)
+    default_client_scopes: str = "profile"
+    client_secret_rotation_grace_seconds: int = Field(86_400, ge=0)
 
     # Refresh tokens: unused for `idle` seconds they lapse; a session never outlives `absolute`.
     refresh_token_idle_ttl_seconds: int = Field(14 * 86_400, ge=60)
@@ -86,6 +91,12 @@ class Settings(ServiceSettings):
             raise ValueError(
                 "REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS must be at least REFRESH_TOKEN_IDLE_TTL_SECONDS"
             )
+        unknown = set(self.default_client_scopes.split()) - self.scope_set
+        if unknown:
+            raise ValueError(
+                "DEFAULT_CLIENT_SCOPES names scopes that are not in SCOPES: "
+                + " ".join(sorted(unknown))
+            )
         if self.environment != "development":
             problem = kek.problem_with(self.key_encryption_key.get_secret_value())
             if problem is not None:
@@ -99,6 +110,11 @@ class Settings(ServiceSettings):
     def scope_set(self) -> frozenset[str]:
         """The scopes clients may request; all of them when they request none."""
         return frozenset(self.scopes.split())
+
+    @property
+    def default_client_scope_set(self) -> frozenset[str]:
+        """The default public client's scopes."""
+        return frozenset(self.default_client_scopes.split())
 
     @property
     def hash_threads(self) -> int:

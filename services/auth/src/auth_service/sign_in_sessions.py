@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Update, bindparam, insert, literal_column, select, update
+from sqlalchemy import Update, bindparam, insert, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
@@ -40,6 +40,7 @@ class RevokedReason(StrEnum):
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
     LOGOUT_ALL = "logout_all"
     ACCOUNT_DISABLED = "account_disabled"
+    CLIENT_DELETED = "client_deleted"
 
 
 @dataclass(frozen=True)
@@ -148,16 +149,15 @@ _RETURNED = (
 )
 
 
-def _compare_and_set(*, with_client: bool) -> Update:
-    """The rotation's compare-and-set, built once (per shape of `client_id`) with bound
+def _compare_and_set(*, or_unnamed: bool) -> Update:
+    """The rotation's compare-and-set, built once (per shape of the client test) with bound
     parameters `hash`, `now` and `client`: building a statement costs more CPU
     than running it. It matches only an unspent, unexpired token of a live session of
-    this client whose account is enabled, and returns what the access token needs."""
-    same_client = (
-        SignInSession.client_id == bindparam("client")
-        if with_client
-        else SignInSession.client_id.is_(None)
-    )
+    this client (or, `or_unnamed`, of a session stored without one) whose account is
+    enabled, and returns what the access token needs."""
+    same_client = SignInSession.client_id == bindparam("client")
+    if or_unnamed:
+        same_client = or_(same_client, SignInSession.client_id.is_(None))
     usable_session = select(SignInSession.id).where(
         SignInSession.revoked_at.is_(None),
         SignInSession.expires_at > bindparam("now"),
@@ -178,19 +178,29 @@ def _compare_and_set(*, with_client: bool) -> Update:
     )
 
 
-_SPEND = {True: _compare_and_set(with_client=True), False: _compare_and_set(with_client=False)}
+_SPEND = {True: _compare_and_set(or_unnamed=True), False: _compare_and_set(or_unnamed=False)}
+
+
+def _same_client(session_client: str | None, client_id: str, or_unnamed: bool) -> bool:
+    """Whether a session belongs to the client: its own, or one stored without a client
+    id (before clients were registered) when the client is the default one."""
+    return session_client == client_id or (or_unnamed and session_client is None)
 
 
 async def rotate_refresh_token(
     db: AsyncSession,
     token: str,
     *,
-    client_id: str | None,
+    client_id: str,
     policy: SessionPolicy,
     now: datetime,
     client_address: str | None = None,
+    or_unnamed: bool = False,
 ) -> IssuedSession:
     """Spend `token` and issue its successor; or raise `RefreshTokenRejectedError`.
+
+    The token's session must be `client_id`'s; with `or_unnamed` (the default client) a
+    session stored without a client id (started before clients were registered) is too.
 
     Two statements on the hot path: the compare-and-set, which also returns (as scalar
     subqueries) what the access token needs, then the successor's INSERT. A token that was
@@ -202,9 +212,9 @@ async def rotate_refresh_token(
         raise RefreshTokenRejectedError("malformed")
     token_hash = hash_token(token)
     parameters = {"hash": token_hash, "now": now, "client": client_id}
-    spent = (await db.execute(_SPEND[client_id is not None], parameters)).first()
+    spent = (await db.execute(_SPEND[or_unnamed], parameters)).first()
     if spent is None:
-        await _explain_refusal(db, token_hash, client_id, now, client_address)
+        await _explain_refusal(db, token_hash, client_id, or_unnamed, now, client_address)
         raise AssertionError("unreachable")  # _explain_refusal always raises
 
     token_id, session_id, session_expires_at, scope, account_id, roles = spent
@@ -218,7 +228,8 @@ async def rotate_refresh_token(
 async def _explain_refusal(
     db: AsyncSession,
     token_hash: bytes,
-    client_id: str | None,
+    client_id: str,
+    or_unnamed: bool,
     now: datetime,
     client_address: str | None,
 ) -> None:
@@ -268,7 +279,7 @@ async def _explain_refusal(
         raise RefreshTokenRejectedError("reused")
     if revoked is not None:
         raise RefreshTokenRejectedError("revoked")
-    if session_client != client_id:
+    if not _same_client(session_client, client_id, or_unnamed):
         raise RefreshTokenRejectedError("client_mismatch")
     if token_expires_at > now and session_expires_at > now and disabled:
         await revoke_session(db, session_id, RevokedReason.ACCOUNT_DISABLED, now)
@@ -292,13 +303,15 @@ async def revoke_by_refresh_token(
     db: AsyncSession,
     token: str,
     *,
-    client_id: str | None,
+    client_id: str,
     now: datetime,
     client_address: str | None = None,
+    or_unnamed: bool = False,
 ) -> bool:
     """RFC 7009: revoke the session a refresh token (spent or not) belongs to.
 
-    False (and nothing changed) for an unknown token or one of another client's sessions.
+    False (and nothing changed) for an unknown token or one of another client's sessions
+    (`or_unnamed` as for `rotate_refresh_token`).
     """
     if not well_formed(token):
         return False
@@ -307,7 +320,7 @@ async def revoke_by_refresh_token(
         .join(RefreshToken, RefreshToken.family_id == SignInSession.id)
         .where(RefreshToken.token_hash == hash_token(token))
     )
-    if session is None or session.client_id != client_id:
+    if session is None or not _same_client(session.client_id, client_id, or_unnamed):
         return False
     if session.revoked_at is None:
         await revoke_session(db, session.id, RevokedReason.REVOKED, now)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, literal, null, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, literal, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -117,6 +117,20 @@ class SignInKeys:
             pair=_hashed("pair", normalized_login, address),
             address=address,
         )
+
+
+@dataclass(frozen=True)
+class ClientKeys:
+    """The throttle keys of a client authentication: the client id from one address, and
+    the address itself (the same key as its sign-ins: one count of failures per address)."""
+
+    pair: str
+    address: str
+
+    @classmethod
+    def of(cls, client_id: str, client_address: str | None) -> "ClientKeys":
+        address = address_key(client_address)
+        return cls(pair=_hashed("client-pair", client_id, address), address=address)
 
 
 class ThrottledError(Exception):
@@ -238,7 +252,7 @@ async def _retry_after(db: AsyncSession, keys: list[str], now: datetime) -> int:
     )
     if blocked_until is None:  # the wait ended between the two statements
         return 1
-    return max(1, math.ceil((blocked_until - now).total_seconds()))
+    return seconds_until(blocked_until, now)
 
 
 async def release(db: AsyncSession, reservation: Reservation) -> None:
@@ -272,3 +286,32 @@ async def release(db: AsyncSession, reservation: Reservation) -> None:
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+
+
+# When a client authentication's keys (bound as `pair` and `address`) are blocked until, at
+# `now`: a scalar subquery, built once, for the authentication's one read (`client_auth`).
+# Client secrets and assertions are not guessable (256 random bits, a signature), so they
+# need no reservation: the wait is decided before the credential is checked, and a failure
+# counts afterwards (`count_client_failure`), which leaves the success path without a write.
+CLIENT_BLOCKED_UNTIL = (
+    select(func.max(LoginThrottle.blocked_until))
+    .where(
+        LoginThrottle.key.in_([bindparam("pair"), bindparam("address")]),
+        LoginThrottle.blocked_until > bindparam("now"),
+    )
+    .scalar_subquery()
+)
+
+
+def seconds_until(blocked_until: datetime, now: datetime) -> int:
+    """A wait in whole seconds, at least one (for Retry-After)."""
+    return max(1, math.ceil((blocked_until - now).total_seconds()))
+
+
+async def count_client_failure(
+    db: AsyncSession, keys: ClientKeys, policy: ThrottlePolicy, now: datetime
+) -> None:
+    """Count a failed client authentication, as a failed sign-in counts: the client from
+    that address after `free_per_pair` failures, the address after `free_per_address`."""
+    for key, free in ((keys.pair, policy.free_per_pair), (keys.address, policy.free_per_address)):
+        await _count(db, key, policy, now, free=free, refuse_while_blocked=True)

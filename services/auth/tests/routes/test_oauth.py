@@ -1,6 +1,7 @@
 """The token and revocation endpoints over HTTP: RFC 6749 and RFC 7009 answers to bad
 requests, never a 500."""
 
+import jwt
 import pytest
 from httpx import AsyncClient
 
@@ -19,7 +20,8 @@ pytestmark = pytest.mark.anyio
         (b"grant_type=password&username=a%00b&password=x", None, "invalid_request"),
         (b"username=a&password=b", None, "invalid_request"),
         (b"grant_type=password&password=b", None, "invalid_request"),
-        (b"grant_type=client_credentials", None, "unsupported_grant_type"),
+        # The default client is public, registered for password and refresh_token only.
+        (b"grant_type=client_credentials", None, "unauthorized_client"),
         (b"grant_type=authorization_code&code=x", None, "unsupported_grant_type"),
         (b"grant_type=refresh_token&refresh_token=not-one-of-ours", None, "invalid_grant"),
         (b"grant_type=refresh_token&refresh_token=" + b"A" * 43, None, "invalid_grant"),
@@ -57,23 +59,22 @@ async def test_an_oversized_token_request_is_a_413_in_rfc_6749_form(
     assert response.json()["error"] == "invalid_request"
 
 
-async def test_swagger_basic_auth_with_an_empty_secret_names_the_client(
+async def test_swagger_basic_auth_with_an_empty_secret_names_the_public_client(
     client: AsyncClient,
 ) -> None:
     await register(client, "gus@example.com")
-    response = await client.post(
-        "/auth/token",
-        data={"grant_type": "password", "username": "gus@example.com", "password": STRONG_PASSWORD},
-        auth=("swagger-ui", ""),
-    )
-    assert response.status_code == 200
-    with_secret = await client.post(
-        "/auth/token",
-        data={"grant_type": "password", "username": "gus@example.com", "password": STRONG_PASSWORD},
-        auth=("swagger-ui", "s3cret"),
-    )
+    form = {"grant_type": "password", "username": "gus@example.com", "password": STRONG_PASSWORD}
+    # Swagger UI's Authorize: Basic with the default client's id (or none) and no secret.
+    for basic in (("public", ""), ("", "")):
+        response = await client.post("/auth/token", data=form, auth=basic)
+        assert response.status_code == 200, response.text
+        claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+        assert claims["client_id"] == "public"
+    # A public client has no secret: one sent is a failed client authentication.
+    with_secret = await client.post("/auth/token", data=form, auth=("public", "s3cret"))
     assert with_secret.status_code == 401
     assert with_secret.json()["error"] == "invalid_client"
+    assert with_secret.headers["www-authenticate"].startswith("Basic realm=")
 
 
 @pytest.mark.parametrize(
@@ -99,7 +100,8 @@ async def test_the_document_lists_the_oauth_answers_as_they_are_sent(
     assert set(token["413"]["content"]) == {"application/json", "application/problem+json"}
     assert set(token["429"]["content"]) == {"application/json", "text/plain"}
     assert token["429"]["headers"]["Retry-After"]["required"] is True
-    assert token["401"]["headers"]["WWW-Authenticate"]["required"] is True
+    # The Basic challenge comes when the client used HTTP Basic.
+    assert token["401"]["headers"]["WWW-Authenticate"]["required"] is False
     revoke = paths["/auth/revoke"]["post"]["responses"]
     assert "content" not in revoke["200"]  # no body is sent
     revoked = await shared_client.post("/auth/revoke", data={"token": "nothing-of-ours"})

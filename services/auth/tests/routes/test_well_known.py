@@ -48,8 +48,17 @@ async def test_discovery_urls_are_absolute_and_built_from_the_issuer(
     assert document["jwks_uri"] == f"{issuer}/.well-known/jwks.json"
     assert document["token_endpoint"] == f"{issuer}/auth/token"
     assert document["revocation_endpoint"] == f"{issuer}/auth/revoke"
-    assert document["grant_types_supported"] == ["password", "refresh_token"]
-    assert document["token_endpoint_auth_methods_supported"] == ["none"]
+    assert document["introspection_endpoint"] == f"{issuer}/auth/introspect"
+    assert document["grant_types_supported"] == ["password", "refresh_token", "client_credentials"]
+    methods = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+    assert document["token_endpoint_auth_methods_supported"] == methods
+    assert document["revocation_endpoint_auth_methods_supported"] == methods
+    # Introspection is for authenticated confidential clients only.
+    assert document["introspection_endpoint_auth_methods_supported"] == methods[:3]
+    for endpoint in ("token", "revocation", "introspection"):
+        algorithms = document[f"{endpoint}_endpoint_auth_signing_alg_values_supported"]
+        assert algorithms == ["RS256", "PS256", "ES256"]
+    assert document["scopes_supported"] == ["profile", "users:read"]
 
 
 async def test_swagger_authorize_points_at_the_token_endpoint(shared_client: AsyncClient) -> None:
@@ -58,3 +67,34 @@ async def test_swagger_authorize_points_at_the_token_endpoint(shared_client: Asy
     assert flows["password"]["tokenUrl"] == "token"
     form = schema["paths"]["/auth/token"]["post"]["requestBody"]["content"]
     assert "application/x-www-form-urlencoded" in form
+
+
+async def test_the_openapi_document_lists_client_authentication_and_introspection(
+    shared_client: AsyncClient,
+) -> None:
+    schema = (await shared_client.get("/auth/openapi.json")).json()
+    for path in ("/auth/token", "/auth/revoke", "/auth/introspect"):
+        operation = schema["paths"][path]["post"]
+        form = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]
+        fields = form["schema"]["properties"]
+        assert {"client_id", "client_secret", "client_assertion", "client_assertion_type"} <= set(
+            fields
+        )
+        refused = operation["responses"]["401"]
+        assert "invalid_client" in refused["description"]
+        assert refused["headers"]["WWW-Authenticate"]["required"] is False  # Basic only
+        assert operation["responses"]["429"]["headers"]["Retry-After"]["required"] is True
+    token = schema["paths"]["/auth/token"]["post"]
+    grant_types = token["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert grant_types["properties"]["grant_type"]["enum"] == [
+        "password",
+        "refresh_token",
+        "client_credentials",
+    ]
+    assert "resource" in grant_types["properties"]
+    answer = token["responses"]["200"]["content"]["application/json"]["schema"]
+    assert "refresh_token" not in answer["required"]  # client_credentials has none
+    for code in ("invalid_target", "unauthorized_client"):
+        assert code in token["responses"]["400"]["description"]
+    introspection = schema["paths"]["/auth/introspect"]["post"]["responses"]["200"]
+    assert introspection["content"]["application/json"]["schema"]["required"] == ["active"]

@@ -1,13 +1,18 @@
-"""The token (RFC 6749) and revocation (RFC 7009) endpoints. Errors speak RFC 6749."""
+"""The token (RFC 6749), revocation (RFC 7009) and introspection (RFC 7662) endpoints.
+
+Errors speak RFC 6749 §5.2. Each route parses the form and the client's credentials and
+calls one operation; the operations authenticate the client (`client_auth`) and commit.
+"""
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from auth_service import grants
+from auth_service import client_auth, grants, introspection
 from auth_service.dependencies import ClientAddress, IssuanceDep
-from auth_service.grants import GrantRequest, password_grant, refresh_grant
-from auth_service.oauth import NO_STORE, OAuthError, client_id_from, read_form, require
+from auth_service.oauth import NO_STORE, read_form
 from auth_service.routes.oauth_openapi import (
+    INTROSPECT_FORM,
+    INTROSPECT_RESPONSES,
     REVOKE_FORM,
     REVOKE_RESPONSES,
     TOKEN_FORM,
@@ -22,25 +27,16 @@ router = APIRouter(tags=["oauth"])
 async def token(
     request: Request, db: DbSession, issuance: IssuanceDep, address: ClientAddress
 ) -> Response:
-    """Issue tokens: grants `password` (username is the email or the username) and
-    `refresh_token`. Public clients only (no secret); `client_id` optional."""
+    """Issue tokens to a registered client, for the grants it was registered with:
+    `password` (username is the email or the username), `refresh_token`, and
+    `client_credentials` (a confidential client's own token: no refresh token).
+
+    A public client names itself (`client_id`, or nothing for the default client); a
+    confidential one authenticates with `client_secret_basic`, `client_secret_post` or
+    `private_key_jwt`."""
     form = await read_form(request)
-    grant_type = require(form, "grant_type")
-    grant = GrantRequest(client_id_from(request, form), form.get("scope"), address)
-    if grant_type == "password":
-        body = await password_grant(
-            db,
-            issuance,
-            grant,
-            username=require(form, "username"),
-            password=require(form, "password"),
-        )
-    elif grant_type == "refresh_token":
-        body = await refresh_grant(
-            db, issuance, grant, refresh_token=require(form, "refresh_token")
-        )
-    else:
-        raise OAuthError("unsupported_grant_type", "Supported: password, refresh_token.")
+    credentials = client_auth.presented(request.headers.get("authorization"), form)
+    body = await grants.token_request(db, issuance, form, credentials, address)
     return JSONResponse(body, headers=NO_STORE)
 
 
@@ -51,16 +47,31 @@ async def token(
     response_class=Response,  # no body, so the document lists none
     responses=REVOKE_RESPONSES,
 )
-async def revoke(request: Request, db: DbSession, address: ClientAddress) -> Response:
+async def revoke(
+    request: Request, db: DbSession, issuance: IssuanceDep, address: ClientAddress
+) -> Response:
     """RFC 7009: revoke a refresh token's whole session. 200 whether or not there was one
-    (an access token, an unknown token or another client's session changes nothing)."""
+    (an access token, an unknown token or another client's session changes nothing); the
+    client authenticates as at the token endpoint."""
     form = await read_form(request)
-    token_value = require(form, "token")
-    client_id = client_id_from(request, form)
-    hint = form.get("token_type_hint")
-    if hint is not None and hint not in ("refresh_token", "access_token"):
-        # RFC 7009 §2.1: the hint may be ignored; an unknown one changes nothing either.
-        hint = None
-    if hint != "access_token":
-        await grants.revoke(db, token_value, client_id=client_id, client_address=address)
+    credentials = client_auth.presented(request.headers.get("authorization"), form)
+    await grants.revoke(db, issuance, form, credentials, address)
     return Response(status_code=200, headers=NO_STORE)
+
+
+@router.post(
+    "/introspect",
+    openapi_extra=INTROSPECT_FORM,
+    response_model=None,
+    responses=INTROSPECT_RESPONSES,
+)
+async def introspect(
+    request: Request, db: DbSession, issuance: IssuanceDep, address: ClientAddress
+) -> Response:
+    """RFC 7662: whether an access token is live, and its claims. For authenticated
+    confidential clients only (a public or unauthenticated caller gets 401
+    `invalid_client`); `{"active": false}` for anything but a live access token."""
+    form = await read_form(request)
+    credentials = client_auth.presented(request.headers.get("authorization"), form)
+    body = await introspection.introspect(db, issuance, form, credentials, address)
+    return JSONResponse(body, headers=NO_STORE)

@@ -5,9 +5,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from auth_service.client_auth import AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from auth_service.dependencies import IssuanceDep
+from auth_service.grants import GRANT_TYPES, REVOKE_PATH, TOKEN_PATH
+from auth_service.introspection import INTROSPECT_PATH
 from auth_service.jwk import ALGORITHM
 from auth_service.key_store import SigningKeyStore
+from auth_service.registration import ASSERTION_ALGORITHMS
 from service_kit.openapi import RETRY_AFTER, RETRY_AFTER_SECONDS, problem_response
 from service_kit.problems import problem
 
@@ -74,17 +78,24 @@ def _etags(header: str) -> set[str]:
 
 def discovery_document(issuer: str, scopes: list[str]) -> dict[str, Any]:
     """RFC 8414 metadata; every URL absolute, built from the issuer (PUBLIC_URL)."""
+    signing_algorithms = list(ASSERTION_ALGORITHMS)
     return {
         "issuer": issuer,
         "jwks_uri": f"{issuer}{JWKS_PATH}",
-        "token_endpoint": f"{issuer}/auth/token",
-        "revocation_endpoint": f"{issuer}/auth/revoke",
-        "grant_types_supported": ["password", "refresh_token"],
+        "token_endpoint": f"{issuer}{TOKEN_PATH}",
+        "revocation_endpoint": f"{issuer}{REVOKE_PATH}",
+        "introspection_endpoint": f"{issuer}{INTROSPECT_PATH}",
+        "grant_types_supported": list(GRANT_TYPES),
         # No authorization endpoint: no response type is supported.
         "response_types_supported": [],
         "scopes_supported": scopes,
-        "token_endpoint_auth_methods_supported": ["none"],
-        "revocation_endpoint_auth_methods_supported": ["none"],
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": signing_algorithms,
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "revocation_endpoint_auth_signing_alg_values_supported": signing_algorithms,
+        # Introspection is for confidential clients only: `none` is not among its methods.
+        "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
+        "introspection_endpoint_auth_signing_alg_values_supported": signing_algorithms,
         # Access tokens are RFC 9068 JWTs signed with this algorithm only (no ID tokens).
         "access_token_signing_alg_values_supported": [ALGORITHM],
         "service_documentation": f"{issuer}/auth/docs",
