@@ -88,6 +88,18 @@ def test_standard_library_records_and_their_exceptions_are_masked(log_lines: Any
     assert lines[1]["exception"][0]["exc_type"] == "ValueError"
 
 
+def test_standard_library_extra_fields_are_kept_and_masked(log_lines: Any) -> None:
+    read = log_lines()
+    logging.getLogger("auth_client.jwks").warning(
+        "jwks_fetch_failed", extra={"error": "ConnectTimeout", "client_secret": "cs-12"}
+    )
+    out, lines = read()
+    assert "cs-12" not in out
+    assert lines[0]["event"] == "jwks_fetch_failed"
+    assert lines[0]["error"] == "ConnectTimeout"
+    assert lines[0]["client_secret"] == REDACTED
+
+
 @pytest.mark.parametrize(
     ("key", "secret"),
     [
