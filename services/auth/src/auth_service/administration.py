@@ -12,9 +12,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import audit, keys, retention
+from auth_service import audit, events, keys, retention
 from auth_service.accounts import AccountNotFoundError, check_role, find_by_login
 from auth_service.audit import Event
+from auth_service.events import EventType
 from auth_service.key_encryption import KeyEncryption
 from auth_service.keys import KeyTimings, Revocation
 from auth_service.models import Account, SigningKey
@@ -43,7 +44,8 @@ async def _account(db: AsyncSession, account_id: uuid.UUID) -> Account:
 
 async def disable(db: AsyncSession, account_id: uuid.UUID, *, actor: str, now: datetime) -> Account:
     """Refuse the account every sign-in and every refresh, and revoke all its sessions (its
-    access tokens stop working on auth's own endpoints at once). Idempotent."""
+    access tokens stop working on auth's own endpoints at once, and at the subscribers of
+    `account.disabled` within seconds). Idempotent."""
     account = await _account(db, account_id)
     revoked = await revoke_account_sessions(db, account.id, RevokedReason.ACCOUNT_DISABLED, now)
     if not account.disabled or revoked:
@@ -57,6 +59,7 @@ async def disable(db: AsyncSession, account_id: uuid.UUID, *, actor: str, now: d
             actor=actor,
             sessions_revoked=revoked,
         )
+        await events.publish(db, EventType.ACCOUNT_DISABLED, account_id=account.id, now=now)
     await db.commit()
     return account
 
@@ -68,6 +71,7 @@ async def enable(db: AsyncSession, account_id: uuid.UUID, *, actor: str, now: da
         account.disabled = False
         account.updated_at = now
         audit.record(db, Event.ACCOUNT_ENABLED, now=now, account_id=account.id, actor=actor)
+        await events.publish(db, EventType.ACCOUNT_ENABLED, account_id=account.id, now=now)
     await db.commit()
     return account
 
