@@ -1,5 +1,7 @@
 """The users service's application factory."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,7 +12,8 @@ from auth_client import JwksClient, TokenPolicy, TokenVerifier, VerifiedTokenCac
 from service_kit.app import create_service_app
 from service_kit.db import Database
 from service_kit.health import ReadinessCheck
-from users_service.routes import profiles
+from users_service.revocations import DenyListFeed
+from users_service.routes import events, profiles
 from users_service.settings import Settings
 
 
@@ -35,6 +38,7 @@ def create_app(
     `jwks_transport` replaces the network under the JWKS client (tests: `httpx.MockTransport`).
     """
     settings = settings or Settings()
+    database = Database(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,17 +61,33 @@ def create_app(
                 max_bytes=settings.token_max_bytes,
             )
             app.state.jwks = jwks
-            app.state.token_verifier = TokenVerifier(
+            verifier = TokenVerifier(
                 jwks, policy, cache=VerifiedTokenCache(settings.token_cache_size)
             )
-            yield
+            app.state.token_verifier = verifier
+            # The deny list: revoked sessions and disabled or deleted accounts, from the
+            # auth service's events, kept in step with every replica's (revocations.py).
+            feed = DenyListFeed(
+                database,
+                verifier,
+                reload_seconds=settings.deny_list_reload_seconds,
+                max_entries=settings.deny_list_max_entries,
+            )
+            app.state.deny_list_feed = feed
+            feeding = asyncio.create_task(feed.run())
+            try:
+                yield
+            finally:
+                feeding.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await feeding
 
     return create_service_app(
         settings,
-        Database(settings.database_url),
+        database,
         title="Users service",
         description="Profiles, for the accounts whose access tokens the auth service signs.",
-        routers=[profiles.router],
+        routers=[events.router, profiles.router],
         lifespan=lifespan,
         readiness=[KEYS_HELD],
     )
