@@ -214,8 +214,12 @@ class EventPublisher:
         delivered = await asyncio.gather(*(self._deliver(http, s, visible_until) for s in due))
         return sum(delivered)
 
+    def next_attempt(self, subscriber: str) -> float:
+        """When (on `clock`) the subscriber is due: 0 unless its last delivery failed."""
+        return self._backoff.get(subscriber, _Backoff()).next_attempt
+
     def _due(self, name: str) -> bool:
-        return self._backoff.get(name, _Backoff()).next_attempt <= self.clock()
+        return self.next_attempt(name) <= self.clock()
 
     async def _deliver(
         self, http: httpx.AsyncClient, subscriber: Subscriber, visible_until: int
