@@ -15,10 +15,10 @@ An entry lasts from the event until every token it could match has expired by it
 nothing here (None).
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from auth_client.deny_list import DenyList
 
@@ -26,6 +26,8 @@ SESSION_REVOKED = "session.revoked"
 ACCOUNT_DISABLED = "account.disabled"
 ACCOUNT_ENABLED = "account.enabled"
 ACCOUNT_DELETED = "account.deleted"
+
+T = TypeVar("T")
 
 
 class InvalidEventError(ValueError):
@@ -50,23 +52,26 @@ def revocation_of(
     kind = event.get("type")
     if kind not in (SESSION_REVOKED, ACCOUNT_DISABLED, ACCOUNT_ENABLED, ACCOUNT_DELETED):
         return None
-    try:
-        moment = datetime.fromisoformat(event["occurred_at"])
-        if moment.tzinfo is None:
-            raise ValueError("occurred_at (with its time zone)")
-        occurred_at = moment.timestamp()
-        until = occurred_at + max_token_lifetime_seconds
-        if kind == SESSION_REVOKED:
-            return Revocation("session", _identifier(event["session_id"]), until)
-        account = _identifier(event["account_id"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidEventError(f"{kind} event without a usable {exc}") from None
+    moment = _field(event, "occurred_at", datetime.fromisoformat)
+    if moment.tzinfo is None:
+        raise InvalidEventError(f"{kind} event whose occurred_at has no time zone")
+    until = moment.timestamp() + max_token_lifetime_seconds
+    if kind == SESSION_REVOKED:
+        return Revocation("session", _field(event, "session_id", _identifier), until)
+    account = _field(event, "account_id", _identifier)
     return Revocation("subject", account, until, lifted=kind == ACCOUNT_ENABLED)
+
+
+def _field(event: Mapping[str, Any], name: str, parse: Callable[[Any], T]) -> T:
+    try:
+        return parse(event[name])
+    except (KeyError, TypeError, ValueError):
+        raise InvalidEventError(f"{event.get('type')} event without a usable {name}") from None
 
 
 def _identifier(value: object) -> str:
     if not isinstance(value, str) or not value or len(value) > 255:
-        raise ValueError("identifier")
+        raise ValueError(value)
     return value
 
 

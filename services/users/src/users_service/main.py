@@ -1,11 +1,11 @@
 """The users service's application factory."""
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import structlog
 from fastapi import FastAPI, Request
 
 from auth_client import JwksClient, TokenPolicy, TokenVerifier, VerifiedTokenCache
@@ -28,6 +28,10 @@ KEYS_HELD = ReadinessCheck(
     failure="No signing keys have been loaded from the auth service yet.",
     probe=_keys_held,
 )
+
+
+FEED_STOP_TIMEOUT_SECONDS = 10.0
+log = structlog.stdlib.get_logger(__name__)
 
 
 def create_app(
@@ -78,9 +82,11 @@ def create_app(
             try:
                 yield
             finally:
-                feeding.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await feeding
+                feed.stop()
+                try:
+                    await asyncio.wait_for(feeding, FEED_STOP_TIMEOUT_SECONDS)
+                except TimeoutError:
+                    log.warning("deny_list_feed_not_stopped")
 
     return create_service_app(
         settings,

@@ -17,8 +17,9 @@ import asyncio
 import contextlib
 import time
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
+import asyncpg
 import structlog
 from sqlalchemy import delete, select
 
@@ -77,6 +78,7 @@ class DenyListFeed:
         self._wake = asyncio.Event()
         self._last_purge = 0.0
         self._changes = 0
+        self._stopping = False
 
     def apply_now(self, revocations: list[Revocation]) -> None:
         """This replica's own list, before the next reload (the events it just stored)."""
@@ -98,12 +100,12 @@ class DenyListFeed:
             await purge_expired(self.database, now)
 
     async def run(self) -> None:
-        """Reload on every notification and every interval, until cancelled."""
+        """Reload on every notification and every interval, until `stop`."""
         listener = None
         if self.database.engine.dialect.name == "postgresql":
             listener = asyncio.create_task(self._listen())
         try:
-            while True:
+            while not self._stopping:
                 self._wake.clear()
                 try:
                     await self.reload()
@@ -117,8 +119,14 @@ class DenyListFeed:
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
 
+    def stop(self) -> None:
+        """End `run` after the reload in progress, if any: a query cancelled halfway can
+        leave its pooled connection unusable, and the pool's disposal waiting on it."""
+        self._stopping = True
+        self._wake.set()
+
     async def _listen(self) -> None:
-        """LISTEN on a connection of the pool held for it; again after it is lost."""
+        """LISTEN on a connection held for it; again after it is lost."""
         while True:
             try:
                 await self._listen_once()
@@ -127,18 +135,14 @@ class DenyListFeed:
             await asyncio.sleep(LISTENER_RETRY_SECONDS)
 
     async def _listen_once(self) -> None:
-        def notified(*_args: Any) -> None:
-            self._wake.set()
-
-        lost = asyncio.Event()
-        async with self.database.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            listening: Any = raw.driver_connection  # asyncpg's Connection
-            listening.add_termination_listener(lambda *_: lost.set())
-            await listening.add_listener(DENY_LIST_CHANNEL, notified)
-            try:
-                self._wake.set()  # anything missed while not listening
-                await lost.wait()
-            finally:
-                if not listening.is_closed():
-                    await listening.remove_listener(DENY_LIST_CHANNEL, notified)
+        # A connection of its own, not the pool's: terminated at once, whatever it is doing.
+        dsn = self.database.engine.url.set(drivername="postgresql")
+        connection = await asyncpg.connect(dsn.render_as_string(hide_password=False), timeout=5)
+        try:
+            lost = asyncio.Event()
+            connection.add_termination_listener(lambda *_: lost.set())
+            await connection.add_listener(DENY_LIST_CHANNEL, lambda *_: self._wake.set())
+            self._wake.set()  # anything missed while not listening
+            await lost.wait()
+        finally:
+            connection.terminate()

@@ -2,8 +2,9 @@
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 
+from auth_client.revocation_events import InvalidEventError
 from service_kit.db import DbSession
 from service_kit.openapi import problem_response
 from users_service import events
@@ -20,6 +21,7 @@ router = APIRouter(tags=["events"])
     status_code=204,
     responses={
         403: problem_response(403, "A token without the `events:publish` scope, or a person's."),
+        422: problem_response(422, "An event without the fields its type needs."),
     },
 )
 async def receive_events(
@@ -31,11 +33,14 @@ async def receive_events(
     service refuse the matching access tokens, on every replica within seconds."""
     settings: Settings = request.app.state.settings
     feed: DenyListFeed = request.app.state.deny_list_feed
-    applied = await events.consume(
-        db,
-        [event.model_dump(mode="json") for event in batch.events],
-        max_token_lifetime_seconds=settings.max_token_lifetime_seconds,
-        now=datetime.now(UTC),
-    )
+    try:
+        applied = await events.consume(
+            db,
+            [event.model_dump(mode="json") for event in batch.events],
+            max_token_lifetime_seconds=settings.max_token_lifetime_seconds,
+            now=datetime.now(UTC),
+        )
+    except InvalidEventError as exc:
+        raise HTTPException(422, str(exc)) from None
     feed.apply_now(applied)
     return Response(status_code=204)
