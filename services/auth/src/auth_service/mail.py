@@ -11,7 +11,7 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +22,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.models import MailMessage
+from auth_service.throttling import ThrottlePolicy
 
 _NONCE_BYTES = 12
 _SEAL_INFO = b"auth-service mail outbox v1"
@@ -120,3 +121,17 @@ class Outbox:
             )
         )
         return message_id
+
+
+@dataclass(frozen=True)
+class MailedLinks:
+    """What the operations that mail a link need: the outbox, how long a mailed token
+    works, and the throttle of such requests (per email address, per client address)."""
+
+    outbox: Outbox
+    token_ttl: timedelta
+    throttle: ThrottlePolicy
+
+    @property
+    def minutes(self) -> int:
+        return max(1, int(self.token_ttl.total_seconds() // 60))

@@ -19,12 +19,12 @@ from auth_service.grants import Issuance
 from auth_service.key_encryption import KeyEncryption
 from auth_service.key_store import SigningKeyStore
 from auth_service.keys import KeyTimings
-from auth_service.mail import MailSealer, Outbox
+from auth_service.mail import MailedLinks, MailSealer, Outbox
 from auth_service.mail_delivery import DeliveryPolicy, MailSender, SmtpSender
 from auth_service.oauth import OAuthError
 from auth_service.passwords import PasswordHasher
 from auth_service.retention import RetentionPolicy
-from auth_service.routes import accounts, admin, oauth, sessions, well_known
+from auth_service.routes import accounts, admin, oauth, recovery, sessions, well_known
 from auth_service.settings import Settings
 from auth_service.sign_in_sessions import SessionPolicy
 from auth_service.throttling import ThrottlePolicy
@@ -158,6 +158,19 @@ def create_app(
     outbox = Outbox(
         MailSealer(settings.key_encryption_key.get_secret_value()), settings.link_base_url
     )
+    links = MailedLinks(
+        outbox,
+        token_ttl=timedelta(seconds=settings.email_token_ttl_seconds),
+        # The last free request is answered and sets the wait the next one meets.
+        throttle=ThrottlePolicy(
+            free_per_pair=settings.mail_free_requests_per_recipient - 1,
+            free_per_address=settings.mail_free_requests_per_address - 1,
+            free_per_login=settings.mail_free_requests_per_recipient,
+            base_seconds=min(60.0, settings.login_throttle_max_seconds),
+            max_seconds=settings.login_throttle_max_seconds,
+            window_seconds=settings.login_throttle_window_seconds,
+        ),
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -205,13 +218,13 @@ def create_app(
             "Accounts, RS256 access tokens (RFC 9068), rotating refresh tokens, registered "
             "clients (client_credentials, token introspection)."
         ),
-        routers=[accounts.router, sessions.router, admin.router, oauth.router],
+        routers=[accounts.router, recovery.router, sessions.router, admin.router, oauth.router],
         lifespan=lifespan,
         body_refusal=_body_too_large,
         error_handlers={OAuthError: _oauth_error},
     )
     app.state.issuance = issuance
-    app.state.outbox = outbox
+    app.state.mailed_links = links
     app.state.password_rules = PasswordRules(hasher, settings.password_min_score)
     app.include_router(well_known.router)
     return app

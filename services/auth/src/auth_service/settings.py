@@ -92,8 +92,13 @@ class Settings(ServiceSettings):
     # the token to this API; a link is `<base>/verify-email?token=…` or
     # `<base>/reset-password?token=…`. Empty: PUBLIC_URL.
     email_link_base_url: str = ""
-    # How long a mailed token works (at most 30 minutes).
+    # How long a mailed token works (at most 30 minutes), and how many links (reset or
+    # verification) one email address and one client address may ask for before each
+    # further request waits (doubling from a minute, up to LOGIN_THROTTLE_MAX_SECONDS;
+    # forgotten after LOGIN_THROTTLE_WINDOW_SECONDS without a request).
     email_token_ttl_seconds: int = Field(1800, ge=60, le=1800)
+    mail_free_requests_per_recipient: int = Field(3, ge=1)
+    mail_free_requests_per_address: int = Field(20, ge=1)
 
     @model_validator(mode="after")
     def _refuse_inconsistent_timings_and_development_secrets(self) -> Self:
