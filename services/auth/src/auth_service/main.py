@@ -22,7 +22,7 @@ from auth_service.keys import KeyTimings
 from auth_service.oauth import OAuthError
 from auth_service.passwords import PasswordHasher
 from auth_service.retention import RetentionPolicy
-from auth_service.routes import accounts, oauth, well_known
+from auth_service.routes import accounts, admin, oauth, sessions, well_known
 from auth_service.settings import Settings
 from auth_service.sign_in_sessions import SessionPolicy
 from auth_service.throttling import ThrottlePolicy
@@ -164,7 +164,7 @@ def create_app(
             "Accounts, RS256 access tokens (RFC 9068), rotating refresh tokens, registered "
             "clients (client_credentials, token introspection)."
         ),
-        routers=[accounts.router, oauth.router],
+        routers=[accounts.router, sessions.router, admin.router, oauth.router],
         lifespan=lifespan,
         body_refusal=_body_too_large,
         error_handlers={OAuthError: _oauth_error},
