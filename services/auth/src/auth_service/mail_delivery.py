@@ -93,8 +93,9 @@ def build_message(
     message["Date"] = formatdate(localtime=False)
     domain = Address(addr_spec=parseaddr(sender_address)[1]).domain or "localhost"
     message["Message-ID"] = f"<{message_id}@{domain}>"
-    message.set_content(composed.text)
-    message.add_alternative(composed.html, subtype="html")
+    # 8bit, not quoted-printable: a link stays whole and greppable in the stored message.
+    message.set_content(composed.text, cte="8bit")
+    message.add_alternative(composed.html, subtype="html", cte="8bit")
     return message
 
 
