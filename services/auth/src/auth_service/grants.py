@@ -134,6 +134,7 @@ def _token_response(
     session_id: uuid.UUID | None,
     audience: str,
     refresh_token: str | None,
+    email_verified: bool | None = None,
 ) -> dict[str, Any]:
     """RFC 6749 §5.1; `now` is taken after the database work, so `exp` is not short."""
     lifetime = _lifetime(issuance, request.client)
@@ -148,6 +149,7 @@ def _token_response(
         now=utcnow(),
         audience=audience,
         ttl=lifetime,
+        email_verified=email_verified,
     )
     body: dict[str, Any] = {
         "access_token": access_token,
@@ -217,6 +219,7 @@ async def password_grant(
         session_id=issued.session_id,
         audience=audience,
         refresh_token=issued.refresh_token,
+        email_verified=issued.email_verified,
     )
 
 
@@ -262,6 +265,7 @@ async def refresh_grant(
         session_id=issued.session_id,
         audience=audience,
         refresh_token=issued.refresh_token,
+        email_verified=issued.email_verified,
     )
 
 
