@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 import httpx
 import pytest
 
-from testsupport.accounts import Account, register_and_log_in
+from testsupport.accounts import PASSWORD, Account, register_and_log_in
 from testsupport.stack import Stack
 
 # The contract's bound; the figure measured is printed.
@@ -82,20 +82,31 @@ def paused(pid: int) -> Iterator[None]:
         os.kill(pid, signal.SIGCONT)
 
 
-def test_delivery_resumes_after_the_users_service_was_down(
+def test_a_deletion_made_while_the_users_service_was_down_removes_the_profile_after(
     stack: Stack, gateway: httpx.Client
 ) -> None:
     stack.require_local()
-    account = register_and_log_in(gateway)
+    account, other = register_and_log_in(gateway), register_and_log_in(gateway)
     assert gateway.get("/users/me", headers=account.headers).status_code == 200
+    profile = f"/users/{account.id}"
+    assert gateway.get(profile, headers=other.headers).status_code == 200
     (users_pid,) = stack.service_pids("users")
     with paused(users_pid):
-        disable(stack, account)
+        deleted = gateway.request(
+            "DELETE", "/auth/account", headers=account.headers, json={"password": PASSWORD}
+        )
+        assert deleted.status_code == 204, deleted.text
         time.sleep(2)  # the publisher tries, and fails, meanwhile
     # The event was kept, and is delivered once the service answers again (the gateway may
-    # say 503 until its health check sees the service back).
-    elapsed = refused_within(gateway, account, 20, meanwhile=frozenset({200, 502, 503, 504}))
-    print(f"\nusers back -> 401 in {elapsed:.2f}s")
+    # say 503 until its health check sees the service back): the profile goes.
+    started = time.monotonic()
+    while (status := gateway.get(profile, headers=other.headers).status_code) != 404:
+        assert status in {200, 502, 503, 504}, status
+        assert time.monotonic() - started < 20, "the profile is still there"
+        time.sleep(0.1)
+    print(f"\nusers back -> profile gone in {time.monotonic() - started:.2f}s")
+    # And the deleted account's still-unexpired token is refused.
+    assert gateway.get("/users/me", headers=account.headers).status_code == 401
 
 
 @pytest.fixture
