@@ -10,11 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service import administration, credentials, events, sign_in_sessions
+from auth_service.accounts import PasswordRules, register
 from auth_service.clock import utcnow
 from auth_service.events import EventType
 from auth_service.models import Account, OutboxEvent
+from auth_service.passwords import PasswordHasher
 from auth_service.sign_in_sessions import RevokedReason, SessionPolicy
 from service_kit.db import Database
+from testsupport.auth_service import STRONG_PASSWORD
 
 pytestmark = pytest.mark.anyio
 
@@ -137,3 +140,30 @@ async def test_the_reader_waits_for_an_event_that_commits_late(
         assert not reader.done()
         await slow.commit()
     assert await reader == 1
+
+
+async def test_registration_and_deletion_publish_the_accounts_first_and_last_events(
+    database: Database, db: AsyncSession
+) -> None:
+    account = await register(
+        db,
+        PasswordRules(PasswordHasher(4, 1), 0),
+        email="ev@example.com",
+        password=STRONG_PASSWORD,
+        username=None,
+        now=utcnow(),
+    )
+    account_id = account.id
+    issued = await sign_in_sessions.start_session(
+        db, account, client_id="public", scope="profile", policy=POLICY, now=utcnow()
+    )
+    await db.commit()
+    await administration.delete_account(db, account_id, actor="cli", now=utcnow())
+    assert await _events(database) == [
+        ("account.created", None),
+        ("session.revoked", issued.session_id),
+        ("account.deleted", None),
+    ]
+    async with database.db_session() as check:
+        owners = set(await check.scalars(select(OutboxEvent.account_id)))
+    assert owners == {account_id}
