@@ -136,7 +136,7 @@ async def test_the_reader_waits_for_an_event_that_commits_late(
                 return await events.visible_until(connection)
 
         reader = asyncio.create_task(read())
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.2)  # within the reader's lock timeout (0.5 s)
         assert not reader.done()
         await slow.commit()
     assert await reader == 1

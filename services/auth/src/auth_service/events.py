@@ -72,8 +72,10 @@ async def visible_until(connection: AsyncConnection) -> int:
     what a reader may deliver up to without skipping one. Run in a transaction of its own,
     which it ends."""
     if connection.dialect.name == "postgresql":
-        # Waits for the writers in flight; a deadlock with one of them is broken by the timeout.
-        await connection.execute(text("SET LOCAL lock_timeout = '2s'"))
+        # Waits for the writers in flight. Shorter than PostgreSQL's deadlock_timeout (1 s):
+        # should a writer ever wait on another queued behind this lock, the reader gives up
+        # (and tries again next round), never a request's transaction.
+        await connection.execute(text("SET LOCAL lock_timeout = '500ms'"))
         await connection.execute(
             text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK_KEY}
         )
