@@ -41,6 +41,8 @@ class RevokedReason(StrEnum):
     LOGOUT_ALL = "logout_all"
     ACCOUNT_DISABLED = "account_disabled"
     CLIENT_DELETED = "client_deleted"
+    SIGNED_OUT = "signed_out"
+    CODE_REPLAYED = "code_replayed"
 
 
 @dataclass(frozen=True)
