@@ -9,10 +9,10 @@ Each client is registered with the real `auth-service clients create`, as an ope
 
 import secrets
 import threading
-from html import escape
 import time
 import uuid
 from collections.abc import Iterator
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -301,6 +301,8 @@ class RelyingParty:
             )
             who = f'<p id="who">Signed in as {me["id"]}</p>'
             return 200, {}, f'{who}<a id="sign-out" href="{escape(logout)}">Sign out</a>'
+        if parts.path == "/favicon.ico":
+            return 204, {}, ""
         if parts.path == "/signed-out":
             return 200, {}, f'<p id="bye">Signed out ({query.get("state")})</p>'
         return 404, {}, "not found"
@@ -353,4 +355,4 @@ def test_a_browser_signs_in_to_a_relying_party_and_out_again(
         page.wait_for_selector("#password")
         page.close()
     assert party.errors == []
-    assert watched.problems == []
+    assert watched.problems == [], watched.requested
