@@ -11,7 +11,9 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -40,7 +42,7 @@ PASSWORD = "correct horse battery staple"
 SCOPES = "openid email profile"
 
 
-def register_code_client(stack: Stack, redirect_uri: str, *options: str) -> str:
+def register_code_client(stack: Stack, *redirect_uris: str) -> str:
     """A public first-party client for the authorization_code grant."""
     stack.require_local()
     client_id = f"web-{uuid.uuid4().hex[:8]}"
@@ -54,10 +56,32 @@ def register_code_client(stack: Stack, redirect_uri: str, *options: str) -> str:
         "--scopes",
         "openid,email,profile",
         "--redirect-uris",
-        redirect_uri,
-        *options,
+        ",".join(redirect_uris),
     )
     return client_id
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The module's clients, registered once per stack (each `clients create` is a process)."""
+
+    web: str
+    other: str
+    redirect_uri: str
+    party_port: int
+
+    @property
+    def party_url(self) -> str:
+        return f"http://127.0.0.1:{self.party_port}"
+
+
+@pytest.fixture(scope="module")
+def clients(stack: Stack) -> Clients:
+    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+    party_port = free_port()
+    party = f"http://127.0.0.1:{party_port}"
+    web = register_code_client(stack, redirect_uri, f"{party}/callback", f"{party}/signed-out")
+    return Clients(web, register_code_client(stack, redirect_uri), redirect_uri, party_port)
 
 
 @pytest.fixture(scope="module")
@@ -100,10 +124,9 @@ def test_discovery_describes_openid_connect_sign_in(
 
 
 def test_authlib_signs_in_with_pkce_and_validates_the_id_token(
-    stack: Stack, discovery: dict[str, Any], account: str
+    stack: Stack, discovery: dict[str, Any], clients: Clients, account: str
 ) -> None:
-    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
-    client_id = register_code_client(stack, redirect_uri)
+    client_id, redirect_uri = clients.web, clients.redirect_uri
     verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
     with (
         OAuth2Client(
@@ -154,9 +177,8 @@ def test_authlib_signs_in_with_pkce_and_validates_the_id_token(
 
 
 @pytest.fixture
-def code_client(stack: Stack) -> AuthorizationRequest:
-    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
-    return AuthorizationRequest(register_code_client(stack, redirect_uri), redirect_uri)
+def code_client(clients: Clients) -> AuthorizationRequest:
+    return AuthorizationRequest(clients.web, clients.redirect_uri)
 
 
 def _code(stack: Stack, request: AuthorizationRequest, login: str) -> str:
@@ -192,6 +214,7 @@ def test_a_code_works_only_with_its_verifier_and_its_client(
     stack: Stack,
     gateway: httpx.Client,
     code_client: AuthorizationRequest,
+    clients: Clients,
     account: str,
     tamper: str,
 ) -> None:
@@ -199,8 +222,7 @@ def test_a_code_works_only_with_its_verifier_and_its_client(
     if tamper == "wrong-verifier":
         form = code_client.token_form(code, code_verifier=Pkce.new().verifier)
     else:
-        other = register_code_client(stack, code_client.redirect_uri)
-        form = code_client.token_form(code, client_id=other)
+        form = code_client.token_form(code, client_id=clients.other)
     refused = gateway.post("/auth/token", data=form)
     assert refused.status_code == 400
     assert refused.json()["error"] == "invalid_grant"
@@ -236,16 +258,31 @@ def test_an_unregistered_redirect_uri_is_a_page_never_a_redirect(
     assert "location" not in answer.headers
 
 
+def test_an_expired_code_is_refused(
+    private_stack: Callable[..., AbstractContextManager[Stack]],
+) -> None:
+    """On a stack of its own whose codes live one second (AUTHORIZATION_CODE_TTL_SECONDS)."""
+    with private_stack(AUTHORIZATION_CODE_TTL_SECONDS="1", BCRYPT_COST="4") as stack:
+        redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+        request = AuthorizationRequest(register_code_client(stack, redirect_uri), redirect_uri)
+        with httpx.Client(base_url=stack.url, timeout=10) as gateway:
+            code = _code(stack, request, register_and_log_in(gateway).email)
+            time.sleep(1.5)
+            refused = gateway.post("/auth/token", data=request.token_form(code))
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_grant"
+
+
 class RelyingParty:
     """A small web application that signs people in with the platform, as a team would
     write one: a link to sign in, a callback that exchanges the code and calls the users
     service, a link to sign out. Plain standard library and httpx."""
 
-    def __init__(self, platform: str) -> None:
+    def __init__(self, platform: str, client_id: str, port: int) -> None:
         self.platform = platform
-        self.port = free_port()
+        self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
-        self.client_id = ""
+        self.client_id = client_id
         self.pending: dict[str, AuthorizationRequest] = {}
         self.errors: list[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
@@ -324,13 +361,10 @@ def browser() -> Iterator[BrowserContext]:
 
 
 def test_a_browser_signs_in_to_a_relying_party_and_out_again(
-    stack: Stack, gateway: httpx.Client, browser: BrowserContext
+    stack: Stack, gateway: httpx.Client, browser: BrowserContext, clients: Clients
 ) -> None:
     person = register_and_log_in(gateway)
-    with RelyingParty(stack.url) as party:
-        party.client_id = register_code_client(
-            stack, f"{party.url}/callback,{party.url}/signed-out"
-        )
+    with RelyingParty(stack.url, clients.web, clients.party_port) as party:
         page = browser.new_page()
         watched = watch(page)
         page.goto(party.url)
