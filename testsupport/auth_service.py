@@ -146,3 +146,16 @@ async def add_client(
     finally:
         await database.dispose()
     return created.secret
+
+
+async def grant_role(database_url: str, login: str, role: str) -> None:
+    """Grant a role as `auth-service accounts grant-role` does."""
+    from auth_service import administration
+
+    database = Database(database_url)
+    try:
+        async with database.db_session() as db:
+            account = await administration.find_account(db, login)
+            await administration.grant_role(db, account.id, role, actor="test", now=utcnow())
+    finally:
+        await database.dispose()

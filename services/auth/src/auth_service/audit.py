@@ -5,6 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.models import AuditEvent
@@ -24,6 +25,7 @@ class Event(StrEnum):
     ROLE_REVOKED = "role_revoked"
     ACCOUNT_DISABLED = "account_disabled"
     ACCOUNT_ENABLED = "account_enabled"
+    ACCOUNT_DELETED = "account_deleted"
     KEY_ROTATED = "key_rotated"
     KEY_RETIRED = "key_retired"
     KEY_REVOKED = "key_revoked"
@@ -61,3 +63,30 @@ def record(
             details=details,
         )
     )
+
+
+# What an erased account's events keep of their details: identifiers, nothing personal.
+_ERASURE_KEEPS = frozenset({"actor", "session_id"})
+
+
+async def erase_personal_data(db: AsyncSession, account_id: uuid.UUID) -> None:
+    """Reduce an erased account's events to ids and event types: the client address goes,
+    and every detail but the ids in `_ERASURE_KEEPS` (in `db`'s transaction)."""
+    await db.execute(
+        update(AuditEvent)
+        .where(AuditEvent.account_id == account_id)
+        .values(client_address=None)
+        .execution_options(synchronize_session=False)
+    )
+    rows = await db.execute(
+        select(AuditEvent.id, AuditEvent.details).where(AuditEvent.account_id == account_id)
+    )
+    for event_id, details in rows.all():
+        kept = {key: value for key, value in (details or {}).items() if key in _ERASURE_KEEPS}
+        if kept != details:
+            await db.execute(
+                update(AuditEvent)
+                .where(AuditEvent.id == event_id)
+                .values(details=kept)
+                .execution_options(synchronize_session=False)
+            )

@@ -76,6 +76,7 @@ async def start_browser_session(
             client_id=None,
             scope="",
             created_at=now,
+            last_used_at=now,
             expires_at=now + policy.ttl,
             kind=BROWSER,
             cookie_hash=hash_token(cookie),

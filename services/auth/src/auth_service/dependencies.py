@@ -71,7 +71,19 @@ async def current_caller(
     return Caller(account, claims)
 
 
+ADMIN_ROLE = "admin"
+
+
+async def current_admin(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    """The signed-in account, when it holds the `admin` role now (the stored roles, not the
+    token's: a role revoked a moment ago no longer opens the admin API)."""
+    if ADMIN_ROLE not in caller.account.roles:
+        raise HTTPException(403, "The admin role is required.")
+    return caller
+
+
 IssuanceDep = Annotated[Issuance, Depends(get_issuance)]
 PasswordRulesDep = Annotated[PasswordRules, Depends(get_password_rules)]
 ClientAddress = Annotated[str | None, Depends(client_address)]
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
+CurrentAdmin = Annotated[Caller, Depends(current_admin)]

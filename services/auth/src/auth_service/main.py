@@ -25,7 +25,7 @@ from auth_service.keys import KeyTimings
 from auth_service.oauth import OAuthError
 from auth_service.passwords import PasswordHasher
 from auth_service.retention import RetentionPolicy
-from auth_service.routes import accounts, oauth, sign_in, well_known
+from auth_service.routes import accounts, admin, oauth, sessions, sign_in, well_known
 from auth_service.settings import Settings
 from auth_service.sign_in_sessions import SessionPolicy
 from auth_service.throttling import ThrottlePolicy
@@ -180,7 +180,7 @@ def create_app(
             "Accounts, RS256 access tokens (RFC 9068), rotating refresh tokens, registered "
             "clients (client_credentials, token introspection)."
         ),
-        routers=[accounts.router, oauth.router, sign_in.router],
+        routers=[accounts.router, sessions.router, admin.router, oauth.router, sign_in.router],
         lifespan=lifespan,
         body_refusal=_body_too_large,
         error_handlers={OAuthError: _oauth_error},

@@ -61,6 +61,8 @@ class SignInSession(Base):
     client_id: Mapped[str | None] = mapped_column(String(64))
     scope: Mapped[str] = mapped_column(String(1024))
     created_at: Mapped[datetime]
+    # When a refresh token of it was last spent (its start, until then); shown to its owner.
+    last_used_at: Mapped[datetime | None]
     # Indexed for the retention purge, which deletes sessions ended long enough ago.
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -41,6 +41,7 @@ class RevokedReason(StrEnum):
     LOGOUT_ALL = "logout_all"
     ACCOUNT_DISABLED = "account_disabled"
     CLIENT_DELETED = "client_deleted"
+    ACCOUNT_DELETED = "account_deleted"
     SIGNED_OUT = "signed_out"
     CODE_REPLAYED = "code_replayed"
 
@@ -118,6 +119,7 @@ async def start_session(
             client_id=client_id,
             scope=scope,
             created_at=now,
+            last_used_at=now,
             expires_at=expires_at,
         )
     )
@@ -181,6 +183,12 @@ def _compare_and_set(*, or_unnamed: bool) -> Update:
 
 
 _SPEND = {True: _compare_and_set(or_unnamed=True), False: _compare_and_set(or_unnamed=False)}
+_TOUCH_SESSION = (
+    update(SignInSession)
+    .where(SignInSession.id == bindparam("session"))
+    .values(last_used_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
 
 
 def _same_client(session_client: str | None, client_id: str, or_unnamed: bool) -> bool:
@@ -204,8 +212,9 @@ async def rotate_refresh_token(
     The token's session must be `client_id`'s; with `or_unnamed` (the default client) a
     session stored without a client id (started before clients were registered) is too.
 
-    Two statements on the hot path: the compare-and-set, which also returns (as scalar
-    subqueries) what the access token needs, then the successor's INSERT. A token that was
+    Three statements on the hot path: the compare-and-set, which also returns (as scalar
+    subqueries) what the access token needs, the successor's INSERT, and the session's
+    `last_used_at` (by primary key). A token that was
     already spent revokes its session, and so does a live one of a disabled account: the
     error is raised with that revocation written, for the caller to commit. A token
     presented by another client than its session's changes nothing.
@@ -224,6 +233,7 @@ async def rotate_refresh_token(
         session_id, token_id, min(now + policy.idle_ttl, session_expires_at), now
     )
     await db.execute(_INSERT_TOKEN, [row])
+    await db.execute(_TOUCH_SESSION, {"session": session_id, "now": now})
     return IssuedSession(session_id, account_id, scope, list(roles), new_token)
 
 
@@ -357,6 +367,61 @@ async def revoke_account_sessions(
         statement = statement.where(SignInSession.id != keep)
     result = await db.execute(statement)
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _live(now: datetime) -> tuple[Any, ...]:
+    """A session that can still be continued: not revoked, not past its absolute lifetime,
+    and holding an unspent refresh token that has not lapsed; or a browser sign-in session
+    (`browser_sessions`: a cookie, no refresh tokens) neither revoked nor expired."""
+    usable_token = (
+        select(RefreshToken.id)
+        .where(
+            RefreshToken.family_id == SignInSession.id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.expires_at > now,
+        )
+        .exists()
+    )
+    return (
+        SignInSession.revoked_at.is_(None),
+        SignInSession.expires_at > now,
+        or_(usable_token, SignInSession.kind == "browser"),
+    )
+
+
+async def live_sessions(
+    db: AsyncSession, account_id: uuid.UUID, now: datetime
+) -> list[SignInSession]:
+    """The account's live sessions, the most recently used first."""
+    found = await db.scalars(
+        select(SignInSession)
+        .where(SignInSession.account_id == account_id, *_live(now))
+        .order_by(SignInSession.last_used_at.desc(), SignInSession.id)
+    )
+    return list(found)
+
+
+async def revoke_live_session(
+    db: AsyncSession,
+    account_id: uuid.UUID,
+    session_id: uuid.UUID,
+    reason: RevokedReason,
+    now: datetime,
+) -> bool:
+    """Revoke one live session of the account; False (nothing changed) when the account
+    has no such live session, whoever else's it may be."""
+    result = await db.execute(
+        update(SignInSession)
+        .where(
+            SignInSession.id == session_id,
+            SignInSession.account_id == account_id,
+            SignInSession.revoked_at.is_(None),
+            SignInSession.expires_at > now,
+        )
+        .values(revoked_at=now, revoked_reason=reason.value)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def live_session_account(

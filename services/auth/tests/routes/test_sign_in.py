@@ -355,3 +355,20 @@ async def test_the_token_endpoint_gives_the_code_grant_only_to_clients_registere
     request = AuthorizationRequest("public", REDIRECT_URI)
     refused = await app.post("/auth/token", data=request.token_form("A" * 43))
     assert refused.json()["error"] == "unauthorized_client"
+
+
+async def test_the_browser_session_is_listed_among_the_accounts_sessions(
+    app: AsyncClient,
+) -> None:
+    request = _request()
+    tokens = (await _exchange(app, request, await _code(app, request))).json()
+    listed = (await app.get("/auth/sessions", headers=bearer(tokens))).json()["items"]
+    assert sorted((item["client_id"] or "", item["current"]) for item in listed) == [
+        ("", False),  # the sign-in page's own session
+        ("web", True),
+    ]
+    browser = next(item for item in listed if item["client_id"] is None)
+    ended = await app.delete(f"/auth/sessions/{browser['id']}", headers=bearer(tokens))
+    assert ended.status_code == 204
+    # Revoked: the next authorization shows the page again.
+    assert (await app.get(_request().url())).status_code == 200
