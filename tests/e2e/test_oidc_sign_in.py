@@ -249,6 +249,20 @@ def test_refusals_after_the_client_is_known_go_back_to_it(
     assert returned["iss"] == stack.url
 
 
+def test_the_page_keeps_its_own_policy_through_the_gateway(
+    stack: Stack, code_client: AuthorizationRequest
+) -> None:
+    page = httpx.get(code_client.url(stack.url))
+    assert page.status_code == 200
+    (policy,) = page.headers.get_list("content-security-policy")
+    assert "frame-ancestors 'none'" in policy
+    assert "default-src 'none'" in policy
+    origin = code_client.redirect_uri.rsplit("/", 1)[0]
+    assert f"form-action 'self' {origin}" in policy
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
+
+
 def test_an_unregistered_redirect_uri_is_a_page_never_a_redirect(
     stack: Stack, code_client: AuthorizationRequest
 ) -> None:

@@ -8,7 +8,7 @@ the token endpoint (`sign_in.check_password`), then a new browser session and a 
 """
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
@@ -64,7 +64,6 @@ class Redirect:
 
     location: str
     cookie: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 async def authorize(
@@ -92,14 +91,14 @@ async def sign_in(
     db: AsyncSession,
     context: SignInContext,
     form: dict[str, str],
-    repeated: set[str],
     *,
     cookie: str | None,
     client_address: str | None,
 ) -> ShowPage | Redirect:
-    """The sign-in form's POST: the request again, then the password; a code on success."""
+    """The sign-in form's POST (its fields each sent once, `oauth.read_form`): the request
+    again, then the password; a code on success."""
     issuance = context.issuance
-    request = await check_request(db, form, repeated, scopes=issuance.scopes, now=utcnow())
+    request = await check_request(db, form, set(), scopes=issuance.scopes, now=utcnow())
     await db.rollback()  # check_password commits: it must start with nothing written
     username, password = form.get("username", ""), form.get("password", "")
     if not username or not password:

@@ -72,7 +72,7 @@ async def sign_in(
             outcome: ShowPage | Redirect = await browser_sign_in.form_expired(db, context, form)
         else:
             outcome = await browser_sign_in.sign_in(
-                db, context, form, set(), cookie=cookie, client_address=address
+                db, context, form, cookie=cookie, client_address=address
             )
     except AuthorizationPageError as exc:
         return message_page(REFUSED_TITLE, str(exc), 400)
