@@ -372,3 +372,29 @@ async def test_the_browser_session_is_listed_among_the_accounts_sessions(
     assert ended.status_code == 204
     # Revoked: the next authorization shows the page again.
     assert (await app.get(_request().url())).status_code == 200
+
+
+async def test_the_page_shares_the_token_endpoints_throttle(database_url: str) -> None:
+    await add_client(
+        database_url,
+        "web",
+        grant_types=CODE_GRANTS,
+        scopes=["openid"],
+        redirect_uris=[REDIRECT_URI],
+    )
+    settings = settings_for(
+        database_url, public_url=ISSUER, login_free_attempts_per_account_address=1
+    )
+    async with running_app(settings) as client:
+        await register(client, "ada@example.com", username="ada")
+        wrong = {"grant_type": "password", "username": "ada", "password": "not it"}
+        for _ in range(10):  # failures at the token endpoint until it makes this login wait
+            if (await client.post("/auth/token", data=wrong)).status_code == 429:
+                break
+        else:
+            pytest.fail("the token endpoint never throttled")
+        # The right password on the page now waits, as it would at the token endpoint.
+        throttled = await _sign_in(client, _request(scope="openid"))
+        assert throttled.status_code == 429
+        assert int(throttled.headers["retry-after"]) > 0
+        assert "Too many failed sign-ins" in throttled.text
