@@ -196,6 +196,8 @@ def test_purge_reports_what_it_deleted_and_is_audited(
         "client_secrets": 0,
         "client_assertions": 0,
         "authorization_codes": 0,
+        "email_tokens": 0,
+        "mail_messages": 0,
         "skipped": False,
     }
     ((event, details),) = _audit(env)

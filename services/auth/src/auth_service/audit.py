@@ -21,6 +21,10 @@ class Event(StrEnum):
     LOGGED_OUT_EVERYWHERE = "logged_out_everywhere"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
     PASSWORD_REHASHED = "password_rehashed"  # noqa: S105 - an event name
+    PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105 - an event name
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name
+    EMAIL_VERIFICATION_REQUESTED = "email_verification_requested"
+    EMAIL_VERIFIED = "email_verified"
     ROLE_GRANTED = "role_granted"
     ROLE_REVOKED = "role_revoked"
     ACCOUNT_DISABLED = "account_disabled"

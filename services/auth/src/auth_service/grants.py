@@ -147,6 +147,7 @@ def _token_response(
     session_id: uuid.UUID | None,
     audience: str,
     refresh_token: str | None,
+    email_verified: bool | None = None,
 ) -> dict[str, Any]:
     """RFC 6749 §5.1; `now` is taken after the database work, so `exp` is not short."""
     lifetime = _lifetime(issuance, request.client)
@@ -161,6 +162,7 @@ def _token_response(
         now=utcnow(),
         audience=audience,
         ttl=lifetime,
+        email_verified=email_verified,
     )
     body: dict[str, Any] = {
         "access_token": access_token,
@@ -230,6 +232,7 @@ async def password_grant(
         session_id=issued.session_id,
         audience=audience,
         refresh_token=issued.refresh_token,
+        email_verified=issued.email_verified,
     )
 
 
@@ -275,6 +278,7 @@ async def refresh_grant(
         session_id=issued.session_id,
         audience=audience,
         refresh_token=issued.refresh_token,
+        email_verified=issued.email_verified,
     )
 
 

@@ -50,8 +50,7 @@ def identity_claims(account: Account, scope: str) -> dict[str, Any]:
     claims: dict[str, Any] = {"sub": str(account.id)}
     if "email" in scopes:
         claims["email"] = account.email
-        # No address is verified yet: the claim says so rather than being left out.
-        claims["email_verified"] = False
+        claims["email_verified"] = account.email_verified
     if "profile" in scopes and account.username:
         claims["preferred_username"] = account.username
     return claims

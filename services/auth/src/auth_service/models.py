@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -43,6 +44,8 @@ class Account(Base):
     password_hash: Mapped[str] = mapped_column(String(60))
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set by a verification link mailed to `email` (`email_tokens.verify_email`).
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     password_changed_at: Mapped[datetime]
@@ -227,3 +230,45 @@ class AuditEvent(Base):
     client_address: Mapped[str | None] = mapped_column(String(64))
     client_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class EmailToken(Base):
+    """A single-use token mailed to an account's address: to verify it, or to reset the
+    password. Only its SHA-256 is stored; `used_at` is set by the compare-and-set that
+    spends it."""
+
+    __tablename__ = "email_tokens"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('verify_email', 'reset_password')", name="purpose"),
+    )
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # the retention purge
+    used_at: Mapped[datetime | None]
+
+
+class MailMessage(Base):
+    """A message of the mail outbox, written in the transaction of the change that causes
+    it and sent by the delivery worker (`mail_delivery`), which claims it first."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    recipient: Mapped[str] = mapped_column(String(254))
+    # Subject and bodies, sealed under KEY_ENCRYPTION_KEY (they may carry a single-use
+    # token); erased once the message is sent or given up on.
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(index=True)  # the retention purge
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When it is due next; None once sent or given up on (the worker's index).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    # A worker's claim: no other sends it before then.
+    claimed_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(200))

@@ -42,6 +42,7 @@ class RevokedReason(StrEnum):
     ACCOUNT_DISABLED = "account_disabled"
     CLIENT_DELETED = "client_deleted"
     ACCOUNT_DELETED = "account_deleted"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name
     SIGNED_OUT = "signed_out"
     CODE_REPLAYED = "code_replayed"
 
@@ -63,6 +64,7 @@ class IssuedSession:
     scope: str
     roles: list[str]
     refresh_token: str
+    email_verified: bool = False
 
 
 class RefreshTokenRejectedError(Exception):
@@ -125,7 +127,9 @@ async def start_session(
     )
     row, token = _new_token(session_id, None, min(now + policy.idle_ttl, expires_at), now)
     await db.execute(_INSERT_TOKEN, [row])
-    return IssuedSession(session_id, account.id, scope, list(account.roles), token)
+    return IssuedSession(
+        session_id, account.id, scope, list(account.roles), token, account.email_verified
+    )
 
 
 def _of_session(column: str, type_: TypeEngine[Any], source: str = "session_families") -> Any:
@@ -148,6 +152,11 @@ _RETURNED = (
     _of_session(
         "accounts.roles",
         Account.roles.type,
+        "session_families JOIN accounts ON accounts.id = session_families.account_id",
+    ),
+    _of_session(
+        "accounts.email_verified",
+        Account.email_verified.type,
         "session_families JOIN accounts ON accounts.id = session_families.account_id",
     ),
 )
@@ -228,13 +237,15 @@ async def rotate_refresh_token(
         await _explain_refusal(db, token_hash, client_id, or_unnamed, now, client_address)
         raise AssertionError("unreachable")  # _explain_refusal always raises
 
-    token_id, session_id, session_expires_at, scope, account_id, roles = spent
+    token_id, session_id, session_expires_at, scope, account_id, roles, email_verified = spent
     row, new_token = _new_token(
         session_id, token_id, min(now + policy.idle_ttl, session_expires_at), now
     )
     await db.execute(_INSERT_TOKEN, [row])
     await db.execute(_TOUCH_SESSION, {"session": session_id, "now": now})
-    return IssuedSession(session_id, account_id, scope, list(roles), new_token)
+    return IssuedSession(
+        session_id, account_id, scope, list(roles), new_token, bool(email_verified)
+    )
 
 
 async def _explain_refusal(

@@ -20,8 +20,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("session_families") as batch_op:
-        batch_op.add_column(sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True))
+    # In place, never batch mode: on SQLite that copies the table and drops the original, and
+    # the drop would delete every refresh token (ON DELETE CASCADE).
+    op.add_column(
+        "session_families", sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True)
+    )
     op.execute(
         "UPDATE session_families SET last_used_at = (SELECT MAX(refresh_tokens.issued_at) "
         "FROM refresh_tokens WHERE refresh_tokens.family_id = session_families.id)"
@@ -29,5 +32,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("session_families") as batch_op:
-        batch_op.drop_column("last_used_at")
+    if op.get_bind().dialect.name == "sqlite":  # in place (SQLite 3.35+), as above
+        op.execute("ALTER TABLE session_families DROP COLUMN last_used_at")
+    else:
+        op.drop_column("session_families", "last_used_at")
