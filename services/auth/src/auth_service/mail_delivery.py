@@ -228,10 +228,13 @@ async def keep_delivering(
     policy: DeliveryPolicy,
     interval: float,
 ) -> None:
-    """Deliver what is due every `interval` seconds, for as long as the service runs."""
+    """Deliver what is due every `interval` seconds, for as long as the service runs.
+
+    The first round waits one interval, as the purge does: a process (or a Lambda
+    environment) that starts and stops at once never leaves a query behind its loop."""
     while True:
+        await asyncio.sleep(interval)
         try:
             await deliver_due(database, sealer, sender, policy)
         except Exception as exc:  # the database may be down: try again next round
             log.warning("mail_delivery_failed", error=type(exc).__name__)
-        await asyncio.sleep(interval)
