@@ -10,6 +10,7 @@ can send it twice, with the same Message-ID, by which mail servers and clients d
 """
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -227,11 +228,18 @@ async def keep_delivering(
     sender: MailSender,
     policy: DeliveryPolicy,
     interval: float,
+    stop: asyncio.Event,
 ) -> None:
-    """Deliver what is due every `interval` seconds, for as long as the service runs."""
+    """Deliver what is due every `interval` seconds until `stop` is set; a round under way
+    then finishes (a message being sent is marked, not left claimed, and no query is
+    abandoned in flight). The first round waits too: nothing is due before start-up is
+    over, and on Lambda, whose loop runs only during invocations, less is left running."""
     while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+        if stop.is_set():
+            return
         try:
             await deliver_due(database, sealer, sender, policy)
         except Exception as exc:  # the database may be down: try again next round
             log.warning("mail_delivery_failed", error=type(exc).__name__)
-        await asyncio.sleep(interval)
