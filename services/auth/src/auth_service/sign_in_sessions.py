@@ -44,6 +44,8 @@ class RevokedReason(StrEnum):
     CLIENT_DELETED = "client_deleted"
     ACCOUNT_DELETED = "account_deleted"
     PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name
+    SIGNED_OUT = "signed_out"
+    CODE_REPLAYED = "code_replayed"
 
 
 @dataclass(frozen=True)
@@ -322,17 +324,18 @@ async def revoke_session(
         .execution_options(synchronize_session=False)
     )
     if account_id is not None:
-        await _publish_revoked(db, account_id, [session_id], reason, now)
+        await publish_revoked(db, account_id, [session_id], reason, now)
 
 
-async def _publish_revoked(
+async def publish_revoked(
     db: AsyncSession,
     account_id: uuid.UUID,
     session_ids: list[uuid.UUID],
     reason: RevokedReason,
     now: datetime,
 ) -> None:
-    # One event per session: a subscriber refuses that session's access tokens.
+    """Publish `session.revoked` for each session (in the caller's transaction): every
+    revocation calls it, so that subscribers refuse those sessions' access tokens."""
     for session_id in sorted(session_ids):
         await events.publish(
             db,
@@ -400,7 +403,7 @@ async def revoke_account_sessions(
     if keep is not None:
         statement = statement.where(SignInSession.id != keep)
     revoked = list((await db.scalars(statement.returning(SignInSession.id))).all())
-    await _publish_revoked(db, account_id, revoked, reason, now)
+    await publish_revoked(db, account_id, revoked, reason, now)
     return len(revoked)
 
 
@@ -419,13 +422,14 @@ async def revoke_client_sessions(
         )
     ).all()
     for account_id, session_id in sorted(revoked):
-        await _publish_revoked(db, account_id, [session_id], reason, now)
+        await publish_revoked(db, account_id, [session_id], reason, now)
     return len(revoked)
 
 
 def _live(now: datetime) -> tuple[Any, ...]:
     """A session that can still be continued: not revoked, not past its absolute lifetime,
-    and holding an unspent refresh token that has not lapsed."""
+    and holding an unspent refresh token that has not lapsed; or a browser sign-in session
+    (`browser_sessions`: a cookie, no refresh tokens) neither revoked nor expired."""
     usable_token = (
         select(RefreshToken.id)
         .where(
@@ -435,7 +439,11 @@ def _live(now: datetime) -> tuple[Any, ...]:
         )
         .exists()
     )
-    return (SignInSession.revoked_at.is_(None), SignInSession.expires_at > now, usable_token)
+    return (
+        SignInSession.revoked_at.is_(None),
+        SignInSession.expires_at > now,
+        or_(usable_token, SignInSession.kind == "browser"),
+    )
 
 
 async def live_sessions(
@@ -472,7 +480,7 @@ async def revoke_live_session(
     )
     revoked = bool(getattr(result, "rowcount", 0))
     if revoked:
-        await _publish_revoked(db, account_id, [session_id], reason, now)
+        await publish_revoked(db, account_id, [session_id], reason, now)
     return revoked
 
 
