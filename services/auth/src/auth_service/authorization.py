@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth_service import clients
 from auth_service.authorization_codes import well_formed_challenge
 from auth_service.clients import RegisteredClient
-from auth_service.oauth import OAuthError, parse_scope
+from auth_service.oauth import OAuthError, has_control_characters, parse_scope
 
 PROMPTS = ("login", "none")
 MAX_STATE_CHARS = 1024
@@ -174,4 +174,6 @@ async def check_request(
     nonce = parameters.get("nonce")
     if nonce is not None and len(nonce) > MAX_NONCE_CHARS:
         raise refuse("invalid_request", "The nonce is too long.")
+    if nonce is not None and has_control_characters(nonce):
+        raise refuse("invalid_request", "The nonce holds control characters.")
     return AuthorizationRequest(client, target, scope, nonce, challenge, prompt)

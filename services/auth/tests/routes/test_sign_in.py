@@ -180,10 +180,17 @@ async def test_an_expired_code_is_refused(database_url: str) -> None:
     [
         {"client_id": "nobody"},
         {"client_id": None},
+        {"client_id": "web\x00"},
         {"redirect_uri": "http://127.0.0.1:9999/elsewhere"},
         {"redirect_uri": None},
     ],
-    ids=["unknown-client", "no-client", "unregistered-redirect-uri", "no-redirect-uri"],
+    ids=[
+        "unknown-client",
+        "no-client",
+        "nul-client",
+        "unregistered-redirect-uri",
+        "no-redirect-uri",
+    ],
 )
 async def test_a_bad_client_or_redirect_uri_is_a_400_page_never_a_redirect(
     app: AsyncClient, overrides: dict[str, str | None]
@@ -205,8 +212,9 @@ async def test_a_bad_client_or_redirect_uri_is_a_400_page_never_a_redirect(
         ({"prompt": "consent"}, "invalid_request"),
         ({"client_id": "partner"}, "unauthorized_client"),
         ({"prompt": "none"}, "login_required"),
+        ({"nonce": "n\x00"}, "invalid_request"),
     ],
-    ids=["no-pkce", "plain", "no-method", "token", "scope", "prompt", "third-party", "none"],
+    ids=["no-pkce", "plain", "no-method", "token", "scope", "prompt", "third-party", "none", "nul"],
 )
 async def test_other_errors_redirect_with_error_state_and_iss(
     app: AsyncClient, overrides: dict[str, str | None], error: str
