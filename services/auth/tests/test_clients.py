@@ -129,6 +129,12 @@ async def test_an_id_is_registered_once(db: AsyncSession) -> None:
         await clients.create(db, _registration(), HASHER, actor="cli", now=utcnow())
 
 
+@pytest.mark.parametrize("client_id", ["\x00public", "public\x00", "é", "", "a" * 65, "a b"])
+async def test_an_id_no_client_could_have_reads_nothing(db: AsyncSession, client_id: str) -> None:
+    # PostgreSQL refuses a NUL byte in text: such an id must never reach the query.
+    assert await clients.load(db, client_id, utcnow()) is None
+
+
 async def test_public_and_key_set_clients_have_no_secret_to_rotate(db: AsyncSession) -> None:
     public = await clients.create(
         db, _registration("app", "public"), HASHER, actor="cli", now=utcnow()

@@ -7,6 +7,7 @@ Every later error goes back to the client's redirect URI with `error`,
 `error_description`, `state` and `iss` (RFC 9207).
 """
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,8 +19,11 @@ from auth_service import clients
 from auth_service.authorization_codes import well_formed_challenge
 from auth_service.clients import RegisteredClient
 from auth_service.oauth import OAuthError, parse_scope
+from auth_service.registration import CLIENT_ID_PATTERN
 
 PROMPTS = ("login", "none")
+_CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 MAX_STATE_CHARS = 1024
 MAX_NONCE_CHARS = 512
 # What the sign-in form carries back, as hidden fields, to POST the same request.
@@ -123,7 +127,8 @@ async def check_request(
     redirect_uri = parameters.get("redirect_uri")
     if client_id is None or redirect_uri is None or {"client_id", "redirect_uri"} & repeated:
         raise AuthorizationPageError("The request must name one client_id and one redirect_uri.")
-    loaded = await clients.load(db, client_id, now)
+    # A shape no client can have is looked up nowhere (PostgreSQL refuses a NUL in a string).
+    loaded = await clients.load(db, client_id, now) if _CLIENT_ID.fullmatch(client_id) else None
     if loaded is None:
         raise AuthorizationPageError("The application that sent you here is not registered.")
     client = loaded[0]
@@ -139,6 +144,9 @@ async def check_request(
 
     if repeated:
         raise refuse("invalid_request", f"Repeated parameter: {', '.join(sorted(repeated))}.")
+    controlled = sorted(name for name, value in parameters.items() if _CONTROL.search(value))
+    if controlled:
+        raise refuse("invalid_request", f"Control characters in: {', '.join(controlled)}.")
     if state is not None and len(state) > MAX_STATE_CHARS:
         raise refuse("invalid_request", "The state is too long.")
     if "request" in parameters:

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth_service import audit
 from auth_service.audit import Event
 from auth_service.models import Client, ClientSecret
-from auth_service.registration import ClientRegistration
+from auth_service.registration import ClientRegistration, is_client_id
 from auth_service.sign_in_sessions import RevokedReason, revoke_client_sessions
 
 SECRET_BYTES = 32
@@ -398,7 +398,10 @@ _CLIENT_WITH_LIVE_SECRETS = (
 async def load(
     db: AsyncSession, client_id: str, now: datetime
 ) -> tuple[RegisteredClient, list[bytes]] | None:
-    """A client and the hashes of its live secrets (one statement, built once), or None."""
+    """A client and the hashes of its live secrets (one statement, built once), or None.
+    An id no client could have (a NUL byte, which PostgreSQL refuses in text) reads nothing."""
+    if not is_client_id(client_id):
+        return None
     rows = (
         (await db.execute(_CLIENT_WITH_LIVE_SECRETS, {"client_id": client_id, "now": now}))
         .mappings()

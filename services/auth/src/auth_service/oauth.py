@@ -77,10 +77,15 @@ async def read_form(request: Request) -> dict[str, str]:
             raise invalid_request(f"The parameter {name!r} is repeated.")
         if len(value) > MAX_VALUE_CHARS:
             raise invalid_request(f"The parameter {name!r} is too long.")
-        if any(ord(c) < 0x20 and c not in "\t" for c in value) or "\x7f" in value:
+        if has_control_characters(value):
             raise invalid_request(f"The parameter {name!r} holds control characters.")
         form[name] = value
     return {name: value for name, value in form.items() if value != ""}
+
+
+def has_control_characters(value: str) -> bool:
+    """Whether `value` holds a control character other than tab (PostgreSQL refuses NUL)."""
+    return any(ord(c) < 0x20 and c != "\t" for c in value) or "\x7f" in value
 
 
 def parse_scope(requested: str | None, allowed: Iterable[str]) -> str:

@@ -66,8 +66,13 @@ class ClientRegistration:
     first_party: bool
 
 
+def is_client_id(value: str) -> bool:
+    """Whether `value` could name a registered client (every one was checked by this shape)."""
+    return _CLIENT_ID.fullmatch(value) is not None
+
+
 def check_client_id(client_id: str) -> str:
-    if not _CLIENT_ID.fullmatch(client_id):
+    if not is_client_id(client_id):
         raise InvalidClientFieldError(
             "client_id",
             "A client id is 1-64 letters, digits, '.', '_', '~' or '-', "

@@ -179,11 +179,12 @@ async def test_an_expired_code_is_refused(database_url: str) -> None:
     "overrides",
     [
         {"client_id": "nobody"},
+        {"client_id": "no\x00body"},
         {"client_id": None},
         {"redirect_uri": "http://127.0.0.1:9999/elsewhere"},
         {"redirect_uri": None},
     ],
-    ids=["unknown-client", "no-client", "unregistered-redirect-uri", "no-redirect-uri"],
+    ids=["unknown-client", "nul", "no-client", "unregistered-redirect-uri", "no-redirect-uri"],
 )
 async def test_a_bad_client_or_redirect_uri_is_a_400_page_never_a_redirect(
     app: AsyncClient, overrides: dict[str, str | None]
@@ -203,10 +204,21 @@ async def test_a_bad_client_or_redirect_uri_is_a_400_page_never_a_redirect(
         ({"response_type": "token"}, "unsupported_response_type"),
         ({"scope": "openid admin"}, "invalid_scope"),
         ({"prompt": "consent"}, "invalid_request"),
+        ({"nonce": "a\x00b"}, "invalid_request"),
         ({"client_id": "partner"}, "unauthorized_client"),
         ({"prompt": "none"}, "login_required"),
     ],
-    ids=["no-pkce", "plain", "no-method", "token", "scope", "prompt", "third-party", "none"],
+    ids=[
+        "no-pkce",
+        "plain",
+        "no-method",
+        "token",
+        "scope",
+        "prompt",
+        "nul-in-nonce",
+        "third-party",
+        "none",
+    ],
 )
 async def test_other_errors_redirect_with_error_state_and_iss(
     app: AsyncClient, overrides: dict[str, str | None], error: str
