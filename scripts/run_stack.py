@@ -77,21 +77,30 @@ def _require_postgres(service: str) -> None:
         )
 
 
+def _event_subscribers(users_ports: list[int]) -> dict[str, str]:
+    """Auth publishes its events to the users service (the first replica: they share the
+    database, where the events land), unless EVENT_SUBSCRIBERS says otherwise."""
+    if "EVENT_SUBSCRIBERS" in os.environ:
+        return {}
+    return {"EVENT_SUBSCRIBERS": f"users=http://127.0.0.1:{users_ports[0]}/users/events"}
+
+
 def plan() -> list[Process]:
     """The processes of the stack, services first, from the environment's settings."""
     processes, upstreams = [], {}
     if os.environ.get("MAIL_SINK", "1") != "0":
         processes.append(Process("mail-sink", [sys.executable, "scripts/mail_sink.py"], {}))
-    for service, default_port in SERVICES.items():
-        ports = _replica_ports(service, default_port)
+    ports_of = {service: _replica_ports(service, port) for service, port in SERVICES.items()}
+    for service, ports in ports_of.items():
         if len(ports) > 1:
             _require_postgres(service)
+        env = {"auth": _event_subscribers(ports_of["users"])}.get(service, {})
         for index, port in enumerate(ports, start=1):
             processes.append(
                 Process(
                     f"{service}{index}",
                     [f"{service}-service", "serve"],
-                    {f"{service.upper()}_PORT": str(port)},
+                    {**env, f"{service.upper()}_PORT": str(port)},
                     url=f"http://127.0.0.1:{port}",
                 )
             )

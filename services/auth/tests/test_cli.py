@@ -198,6 +198,7 @@ def test_purge_reports_what_it_deleted_and_is_audited(
         "authorization_codes": 0,
         "email_tokens": 0,
         "mail_messages": 0,
+        "events": 0,
         "skipped": False,
     }
     ((event, details),) = _audit(env)

@@ -15,8 +15,10 @@ from auth_service.models import (
     Client,
     ClientSecret,
     EmailToken,
+    EventCursor,
     LoginThrottle,
     MailMessage,
+    OutboxEvent,
     RefreshToken,
     SignInSession,
     UsedClientAssertion,
@@ -277,3 +279,34 @@ async def test_purge_deletes_expired_mailed_tokens_and_old_finished_mail(
         tokens = set(await db.scalars(select(EmailToken.token_hash)))
     assert left == {"keep-pending", "keep-recent"}
     assert tokens == {b"keep".ljust(32, b".")}
+
+
+async def test_purge_deletes_old_events_every_subscriber_has_acknowledged(
+    database: Database,
+) -> None:
+    async with database.db_session() as db:
+        for days in (9, 8, 8, 1):
+            db.add(
+                OutboxEvent(
+                    id=uuid.uuid4(),
+                    type="account.created",
+                    account_id=uuid.uuid4(),
+                    occurred_at=_ago(days=days),
+                    payload={},
+                )
+            )
+        await db.commit()
+    # No subscriber has acknowledged anything: nothing goes.
+    assert (await retention.purge(database, POLICY, NOW)).events == 0
+    async with database.db_session() as db:
+        db.add_all(
+            [
+                EventCursor(subscriber="users", last_sequence=4, updated_at=NOW),
+                EventCursor(subscriber="audit", last_sequence=2, updated_at=NOW),
+            ]
+        )
+        await db.commit()
+    assert (await retention.purge(database, POLICY, NOW)).events == 2
+    async with database.db_session() as db:
+        left = list(await db.scalars(select(OutboxEvent.sequence).order_by(OutboxEvent.sequence)))
+    assert left == [3, 4]  # 3: old, not yet delivered to "audit"; 4: recent

@@ -11,7 +11,7 @@ from auth_service import administration, verification
 from auth_service.accounts import PasswordRules, register
 from auth_service.clock import utcnow
 from auth_service.mail import MailedLinks, MailSealer, Outbox
-from auth_service.models import Account, EmailToken, MailMessage
+from auth_service.models import Account, EmailToken, MailMessage, OutboxEvent
 from auth_service.passwords import PasswordHasher
 from auth_service.throttling import ThrottledError, ThrottlePolicy
 from auth_service.verification import InvalidEmailTokenError
@@ -60,6 +60,8 @@ async def test_the_token_and_its_message_are_written_together(db: AsyncSession) 
     assert token not in str(await db.scalar(select(EmailToken.token_hash)))
     verified = await verification.verify_email(db, token, client_address=None)
     assert verified.email_verified is True
+    published = await db.scalars(select(OutboxEvent.type).order_by(OutboxEvent.sequence))
+    assert list(published) == ["account.created", "account.email_verified"]
     with pytest.raises(InvalidEmailTokenError):
         await verification.verify_email(db, token, client_address=None)
 

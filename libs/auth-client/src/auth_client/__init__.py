@@ -9,6 +9,12 @@ from auth_client.client_credentials import ClientCredentialsAuth, TokenEndpointE
 from auth_client.deny_list import DenyList
 from auth_client.jwks import JwksClient, JwksError
 from auth_client.principal import Principal
+from auth_client.revocation_events import (
+    InvalidEventError,
+    Revocation,
+    apply_event,
+    revocation_of,
+)
 from auth_client.token_cache import VerifiedTokenCache
 from auth_client.tokens import (
     InvalidAccessTokenError,
@@ -22,13 +28,17 @@ __all__ = [
     "ClientCredentialsAuth",
     "DenyList",
     "InvalidAccessTokenError",
+    "InvalidEventError",
     "JwksClient",
     "JwksError",
     "KeySource",
     "Principal",
+    "Revocation",
     "TokenEndpointError",
     "TokenPolicy",
     "TokenVerifier",
     "VerifiedTokenCache",
+    "apply_event",
+    "revocation_of",
     "verify_access_token",
 ]

@@ -85,6 +85,10 @@ class DenyList:
         self._subjects[subject] = _SubjectEntry(until, issued_before)
         self._remember(now, until, "subject", subject)
 
+    def allow_subject(self, subject: str) -> None:
+        """Take the subject off the list (an account enabled again); its sessions stay."""
+        self._subjects.pop(subject, None)  # its heap item is stale now, skipped when met
+
     def is_denied(self, principal: Principal) -> bool:
         """Whether the token's session or subject is on the list (an expired entry is not)."""
         now = self._clock()

@@ -14,8 +14,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import audit
+from auth_service import audit, events
 from auth_service.audit import Event
+from auth_service.events import EventType
 from auth_service.models import Account
 from auth_service.passwords import PasswordHasher
 
@@ -158,6 +159,8 @@ async def register(
     for role in account.roles:
         audit.record(db, Event.ROLE_GRANTED, now=now, account_id=account.id, role=role, **details)
     try:
+        # Flushes the account first: a race for its email or username fails here.
+        await events.publish(db, EventType.ACCOUNT_CREATED, account_id=account.id, now=now)
         await db.commit()
     except IntegrityError:
         # Someone registered the same email or username since the check above.

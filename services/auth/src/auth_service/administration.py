@@ -14,9 +14,10 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import audit, keys, retention
+from auth_service import audit, events, keys, retention
 from auth_service.accounts import AccountNotFoundError, check_role, find_by_login
 from auth_service.audit import Event
+from auth_service.events import EventType
 from auth_service.key_encryption import KeyEncryption
 from auth_service.keys import KeyTimings, Revocation
 from auth_service.models import Account, RefreshToken, SigningKey, SignInSession
@@ -45,7 +46,8 @@ async def _account(db: AsyncSession, account_id: uuid.UUID) -> Account:
 
 async def disable(db: AsyncSession, account_id: uuid.UUID, *, actor: str, now: datetime) -> Account:
     """Refuse the account every sign-in and every refresh, and revoke all its sessions (its
-    access tokens stop working on auth's own endpoints at once). Idempotent."""
+    access tokens stop working on auth's own endpoints at once, and at the subscribers of
+    `account.disabled` within seconds). Idempotent."""
     account = await _account(db, account_id)
     revoked = await revoke_account_sessions(db, account.id, RevokedReason.ACCOUNT_DISABLED, now)
     if not account.disabled or revoked:
@@ -59,6 +61,7 @@ async def disable(db: AsyncSession, account_id: uuid.UUID, *, actor: str, now: d
             actor=actor,
             sessions_revoked=revoked,
         )
+        await events.publish(db, EventType.ACCOUNT_DISABLED, account_id=account.id, now=now)
     await db.commit()
     return account
 
@@ -70,6 +73,7 @@ async def enable(db: AsyncSession, account_id: uuid.UUID, *, actor: str, now: da
         account.disabled = False
         account.updated_at = now
         audit.record(db, Event.ACCOUNT_ENABLED, now=now, account_id=account.id, actor=actor)
+        await events.publish(db, EventType.ACCOUNT_ENABLED, account_id=account.id, now=now)
     await db.commit()
     return account
 
@@ -78,8 +82,9 @@ async def delete_account(
     db: AsyncSession, account_id: uuid.UUID, *, actor: str, now: datetime
 ) -> None:
     """Erase the account: its row, its sessions and refresh tokens are deleted (its access
-    tokens stop working on auth's own endpoints at once); its audit events keep only ids
-    and event types, and an `account_deleted` event says who erased it."""
+    tokens stop working on auth's own endpoints at once, and at the subscribers of
+    `account.deleted` within seconds); its audit events keep only ids and event types, and
+    an `account_deleted` event says who erased it."""
     account = await _account(db, account_id)
     revoked = await revoke_account_sessions(db, account.id, RevokedReason.ACCOUNT_DELETED, now)
     sessions = select(SignInSession.id).where(SignInSession.account_id == account.id)
@@ -103,6 +108,8 @@ async def delete_account(
         actor=actor,
         sessions_revoked=revoked,
     )
+    # Subscribers erase what they hold of the account (the users service, its profile).
+    await events.publish(db, EventType.ACCOUNT_DELETED, account_id=account_id, now=now)
     await db.commit()
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from auth_service.models import Account, SignInSession
-from auth_service.sign_in_sessions import RevokedReason, hash_token, well_formed
+from auth_service.sign_in_sessions import RevokedReason, hash_token, publish_revoked, well_formed
 
 BROWSER = "browser"
 
@@ -125,8 +125,12 @@ async def end_browser_session(
                 SignInSession.revoked_at.is_(None),
             )
             .values(revoked_at=now, revoked_reason=RevokedReason.SIGNED_OUT.value)
-            .returning(SignInSession.account_id)
+            .returning(SignInSession.account_id, SignInSession.id)
             .execution_options(synchronize_session=False)
         )
     ).first()
-    return ended[0] if ended else None
+    if ended is None:
+        return None
+    account_id, session_id = ended
+    await publish_revoked(db, account_id, [session_id], RevokedReason.SIGNED_OUT, now)
+    return account_id

@@ -32,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service import audit
 from auth_service.audit import Event
-from auth_service.models import Client, ClientSecret, SignInSession
+from auth_service.models import Client, ClientSecret
 from auth_service.registration import ClientRegistration, is_client_id
-from auth_service.sign_in_sessions import RevokedReason
+from auth_service.sign_in_sessions import RevokedReason, revoke_client_sessions
 
 SECRET_BYTES = 32
 _SECRET_KEY_INFO = b"auth-service client-secret hashing v1"
@@ -303,13 +303,9 @@ async def delete_client(
     row = await db.get(Client, client_id, with_for_update=True)
     if row is None:
         raise ClientNotFoundError(client_id)
-    revoked = await db.execute(
-        update(SignInSession)
-        .where(SignInSession.client_id == client_id, SignInSession.revoked_at.is_(None))
-        .values(revoked_at=now, revoked_reason=RevokedReason.CLIENT_DELETED.value)
-        .execution_options(synchronize_session=False)
+    sessions_revoked = await revoke_client_sessions(
+        db, client_id, RevokedReason.CLIENT_DELETED, now
     )
-    sessions_revoked = int(getattr(revoked, "rowcount", 0) or 0)
     await db.delete(row)
     audit.record(
         db,

@@ -18,6 +18,12 @@ from auth_service.client_auth import ClientAuthenticator
 from auth_service.clients import ClientSecretHasher
 from auth_service.clock import utcnow
 from auth_service.csrf import CsrfProtection
+from auth_service.event_publisher import (
+    EventPublisher,
+    PublisherPolicy,
+    PublisherToken,
+    parse_subscribers,
+)
 from auth_service.grants import Issuance
 from auth_service.key_encryption import KeyEncryption
 from auth_service.key_store import SigningKeyStore
@@ -60,6 +66,17 @@ def retention_policy(settings: Settings) -> RetentionPolicy:
         throttle_window=timedelta(seconds=settings.login_throttle_window_seconds),
         sessions=timedelta(seconds=settings.session_retention_seconds),
         audit=timedelta(seconds=settings.audit_retention_seconds),
+    )
+
+
+def publisher_policy(settings: Settings) -> PublisherPolicy:
+    """How the event publisher polls, batches, retries and holds its lease."""
+    return PublisherPolicy(
+        poll_seconds=settings.event_poll_seconds,
+        batch_size=settings.event_batch_size,
+        retry_max_seconds=settings.event_retry_max_seconds,
+        timeout_seconds=settings.event_delivery_timeout_seconds,
+        lease_seconds=settings.event_publisher_lease_seconds,
     )
 
 
@@ -222,6 +239,14 @@ def create_app(
                 database, retention_policy(settings), settings.purge_interval_seconds
             )
             tasks.append(asyncio.create_task(purging))
+        if subscribers := parse_subscribers(settings.event_subscribers):
+            publisher = EventPublisher(
+                database,
+                subscribers,
+                PublisherToken(keys, issuance.issuer),
+                publisher_policy(settings),
+            )
+            tasks.append(asyncio.create_task(publisher.run()))
         try:
             yield
         finally:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -230,6 +231,48 @@ class AuditEvent(Base):
     client_address: Mapped[str | None] = mapped_column(String(64))
     client_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# SQLite numbers rows only in an INTEGER PRIMARY KEY; PostgreSQL's identity is a BIGINT.
+_SEQUENCE = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class OutboxEvent(Base):
+    """An event for the subscribers (`events.py`), written in the transaction that causes
+    it. `sequence` orders delivery; AUTOINCREMENT, so SQLite never hands out a number
+    again once the rows above it were purged (a subscriber's cursor would skip it)."""
+
+    __tablename__ = "events"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    sequence: Mapped[int] = mapped_column(_SEQUENCE, primary_key=True, autoincrement=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    occurred_at: Mapped[datetime] = mapped_column(index=True)  # the retention purge
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class EventCursor(Base):
+    """How far each subscriber has acknowledged (a 2xx) the events, by sequence."""
+
+    __tablename__ = "event_cursors"
+
+    subscriber: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_sequence: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class EventPublisherLease(Base):
+    """Which replica publishes, until when: the one that set `holder` with a compare-and-set
+    while the lease was free or expired, renewing it as it goes."""
+
+    __tablename__ = "event_publisher_leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
 
 
 class EmailToken(Base):

@@ -9,7 +9,9 @@ periodic task in every replica.
 - client secrets past their rotation grace, and the `jti`s of client assertions once the
   assertions have expired (they are refused by their `exp` from then on);
 - mailed tokens once expired (spent or not), and outbox messages sent or given up on for
-  longer than the session retention.
+  longer than the session retention;
+- events older than the session retention that every subscriber has acknowledged (a
+  subscriber dropped from EVENT_SUBSCRIBERS keeps its cursor: delete its `event_cursors` row).
 
 Safe with several replicas: deletes go in batches, each its own transaction, and on
 PostgreSQL each batch first takes a transaction-scoped advisory lock, so one replica purges
@@ -22,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, or_, select, text, tuple_
+from sqlalchemy import delete, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.clock import utcnow
@@ -31,8 +33,10 @@ from auth_service.models import (
     AuthorizationCode,
     ClientSecret,
     EmailToken,
+    EventCursor,
     LoginThrottle,
     MailMessage,
+    OutboxEvent,
     RefreshToken,
     SignInSession,
     UsedClientAssertion,
@@ -68,6 +72,7 @@ class Purged:
     authorization_codes: int = 0
     email_tokens: int = 0
     mail_messages: int = 0
+    events: int = 0
     skipped: bool = field(default=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -116,6 +121,16 @@ def _purges(policy: RetentionPolicy, now: datetime) -> list[tuple[str, tuple[Any
             "mail_messages",
             (MailMessage.id,),
             (MailMessage.created_at < session_cutoff) & MailMessage.next_attempt_at.is_(None),
+        ),
+        (
+            "events",
+            (OutboxEvent.sequence,),
+            # Delivered to every subscriber (none acknowledged: nothing goes).
+            (OutboxEvent.occurred_at < session_cutoff)
+            & (
+                OutboxEvent.sequence
+                <= select(func.min(EventCursor.last_sequence)).scalar_subquery()
+            ),
         ),
     ]
 

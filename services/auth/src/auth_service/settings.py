@@ -6,6 +6,7 @@ from typing import ClassVar, Self
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from auth_service import kek
+from auth_service.event_publisher import parse_subscribers
 from auth_service.kek import DEVELOPMENT_KEY_ENCRYPTION_KEY
 from auth_service.registration import CLIENT_ID_PATTERN
 from service_kit.settings import ServiceSettings
@@ -80,6 +81,17 @@ class Settings(ServiceSettings):
     session_retention_seconds: int = Field(7 * 86_400, ge=0)
     audit_retention_seconds: int = Field(365 * 86_400, ge=0)
 
+    # Events (docs/events.md): the subscribers, `name=url` pairs separated by commas
+    # (`users=http://127.0.0.1:8002/users/events`), none by default. One replica publishes,
+    # holding a lease it renews at every poll; failed deliveries are retried after a delay
+    # that doubles up to the cap; a round delivers at most a batch to each subscriber.
+    event_subscribers: str = ""
+    event_poll_seconds: float = Field(0.5, gt=0, le=1)
+    event_batch_size: int = Field(100, ge=1, le=1000)
+    event_retry_max_seconds: float = Field(5, gt=0, le=300)
+    event_delivery_timeout_seconds: float = Field(5, gt=0, le=60)
+    event_publisher_lease_seconds: float = Field(15, gt=0, le=300)
+
     # Mail (mail.py, mail_delivery.py): the SMTP server (STARTTLS when SMTP_STARTTLS), the
     # sender address, and the delivery worker's polling interval (0: no worker in this
     # process), attempts and first retry delay (doubling on each failure, up to an hour).
@@ -128,6 +140,14 @@ class Settings(ServiceSettings):
             raise ValueError(
                 "DEFAULT_CLIENT_SCOPES names scopes that are not in SCOPES: "
                 + " ".join(sorted(unknown))
+            )
+        parse_subscribers(self.event_subscribers)  # a ValueError names the bad pair
+        if self.event_publisher_lease_seconds <= (
+            self.event_delivery_timeout_seconds + self.event_poll_seconds
+        ):
+            raise ValueError(
+                "EVENT_PUBLISHER_LEASE_SECONDS must exceed EVENT_DELIVERY_TIMEOUT_SECONDS + "
+                "EVENT_POLL_SECONDS: the publisher renews its lease between deliveries"
             )
         if self.environment != "development":
             problem = kek.problem_with(self.key_encryption_key.get_secret_value())

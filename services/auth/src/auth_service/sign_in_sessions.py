@@ -25,8 +25,9 @@ from sqlalchemy import Update, bindparam, insert, literal_column, or_, select, u
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
-from auth_service import audit
+from auth_service import audit, events
 from auth_service.audit import Event
+from auth_service.events import EventType
 from auth_service.models import Account, RefreshToken, SignInSession
 
 TOKEN_BYTES = 32
@@ -313,13 +314,37 @@ async def _explain_refusal(
 async def revoke_session(
     db: AsyncSession, session_id: uuid.UUID, reason: RevokedReason, now: datetime
 ) -> None:
-    """Revoke one session. Revoking twice keeps the first reason."""
-    await db.execute(
+    """Revoke one session, and publish `session.revoked`. Revoking twice keeps the first
+    reason (and publishes once)."""
+    account_id = await db.scalar(
         update(SignInSession)
         .where(SignInSession.id == session_id, SignInSession.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason.value)
+        .returning(SignInSession.account_id)
         .execution_options(synchronize_session=False)
     )
+    if account_id is not None:
+        await publish_revoked(db, account_id, [session_id], reason, now)
+
+
+async def publish_revoked(
+    db: AsyncSession,
+    account_id: uuid.UUID,
+    session_ids: list[uuid.UUID],
+    reason: RevokedReason,
+    now: datetime,
+) -> None:
+    """Publish `session.revoked` for each session (in the caller's transaction): every
+    revocation calls it, so that subscribers refuse those sessions' access tokens."""
+    for session_id in sorted(session_ids):
+        await events.publish(
+            db,
+            EventType.SESSION_REVOKED,
+            account_id=account_id,
+            session_id=session_id,
+            data={"reason": reason.value},
+            now=now,
+        )
 
 
 async def revoke_by_refresh_token(
@@ -367,7 +392,8 @@ async def revoke_account_sessions(
     *,
     keep: uuid.UUID | None = None,
 ) -> int:
-    """Revoke every live session of an account but `keep`; how many."""
+    """Revoke every live session of an account but `keep`, publishing `session.revoked` for
+    each; how many."""
     statement = (
         update(SignInSession)
         .where(SignInSession.account_id == account_id, SignInSession.revoked_at.is_(None))
@@ -376,8 +402,28 @@ async def revoke_account_sessions(
     )
     if keep is not None:
         statement = statement.where(SignInSession.id != keep)
-    result = await db.execute(statement)
-    return int(getattr(result, "rowcount", 0) or 0)
+    revoked = list((await db.scalars(statement.returning(SignInSession.id))).all())
+    await publish_revoked(db, account_id, revoked, reason, now)
+    return len(revoked)
+
+
+async def revoke_client_sessions(
+    db: AsyncSession, client_id: str, reason: RevokedReason, now: datetime
+) -> int:
+    """Revoke every live session a client started, publishing `session.revoked` for each;
+    how many."""
+    revoked = (
+        await db.execute(
+            update(SignInSession)
+            .where(SignInSession.client_id == client_id, SignInSession.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason.value)
+            .returning(SignInSession.account_id, SignInSession.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    for account_id, session_id in sorted(revoked):
+        await publish_revoked(db, account_id, [session_id], reason, now)
+    return len(revoked)
 
 
 def _live(now: datetime) -> tuple[Any, ...]:
@@ -419,8 +465,8 @@ async def revoke_live_session(
     reason: RevokedReason,
     now: datetime,
 ) -> bool:
-    """Revoke one live session of the account; False (nothing changed) when the account
-    has no such live session, whoever else's it may be."""
+    """Revoke one live session of the account, and publish `session.revoked`; False
+    (nothing changed) when the account has no such live session, whoever else's it may be."""
     result = await db.execute(
         update(SignInSession)
         .where(
@@ -432,7 +478,10 @@ async def revoke_live_session(
         .values(revoked_at=now, revoked_reason=reason.value)
         .execution_options(synchronize_session=False)
     )
-    return bool(getattr(result, "rowcount", 0))
+    revoked = bool(getattr(result, "rowcount", 0))
+    if revoked:
+        await publish_revoked(db, account_id, [session_id], reason, now)
+    return revoked
 
 
 async def live_session_account(

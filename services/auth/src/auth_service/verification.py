@@ -7,11 +7,12 @@ it from `accounts.email_claims`).
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import audit, email_tokens, throttling
+from auth_service import audit, email_tokens, events, throttling
 from auth_service.accounts import normalize_login
 from auth_service.audit import Event
 from auth_service.clock import utcnow
 from auth_service.email_tokens import Purpose
+from auth_service.events import EventType
 from auth_service.mail import MailedLinks, MailKind, compose
 from auth_service.models import Account
 from auth_service.throttling import MailKeys
@@ -71,5 +72,6 @@ async def verify_email(db: AsyncSession, token: str, *, client_address: str | No
         audit.record(
             db, Event.EMAIL_VERIFIED, now=now, account_id=account.id, client_address=client_address
         )
+        await events.publish(db, EventType.ACCOUNT_EMAIL_VERIFIED, account_id=account.id, now=now)
     await db.commit()
     return account

@@ -15,6 +15,7 @@ from auth_client import Principal
 from auth_client.fastapi import AuthError, CurrentPerson, RequireScopes
 
 USERS_READ = "users:read"
+EVENTS_PUBLISH = "events:publish"
 ADMIN_ROLE = "admin"
 
 
@@ -45,3 +46,16 @@ CurrentAccount = Annotated[uuid.UUID, Depends(current_account)]
 ProfileReader = Annotated[Principal, RequireScopes(USERS_READ, unless=is_person)]
 # Every profile: a token holding `users:read` (a service, say), or an admin.
 ProfileLister = Annotated[Principal, RequireScopes(USERS_READ, unless=is_admin)]
+
+
+async def event_publisher(
+    principal: Annotated[Principal, RequireScopes(EVENTS_PUBLISH)],
+) -> Principal:
+    """The auth service's event publisher: a service's own token holding `events:publish`."""
+    if not principal.is_service:
+        raise AuthError.forbidden("This needs a service's own token, not a person's.")
+    return principal
+
+
+# Who may deliver events: the auth service's publisher (`events:publish`).
+EventPublisher = Annotated[Principal, Depends(event_publisher)]

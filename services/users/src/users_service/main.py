@@ -1,16 +1,19 @@
 """The users service's application factory."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import structlog
 from fastapi import FastAPI, Request
 
 from auth_client import JwksClient, TokenPolicy, TokenVerifier, VerifiedTokenCache
 from service_kit.app import create_service_app
 from service_kit.db import Database
 from service_kit.health import ReadinessCheck
-from users_service.routes import profiles
+from users_service.revocations import DenyListFeed
+from users_service.routes import events, profiles
 from users_service.settings import Settings
 
 
@@ -27,6 +30,10 @@ KEYS_HELD = ReadinessCheck(
 )
 
 
+FEED_STOP_TIMEOUT_SECONDS = 10.0
+log = structlog.stdlib.get_logger(__name__)
+
+
 def create_app(
     settings: Settings | None = None, *, jwks_transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
@@ -35,6 +42,7 @@ def create_app(
     `jwks_transport` replaces the network under the JWKS client (tests: `httpx.MockTransport`).
     """
     settings = settings or Settings()
+    database = Database(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,17 +65,35 @@ def create_app(
                 max_bytes=settings.token_max_bytes,
             )
             app.state.jwks = jwks
-            app.state.token_verifier = TokenVerifier(
+            verifier = TokenVerifier(
                 jwks, policy, cache=VerifiedTokenCache(settings.token_cache_size)
             )
-            yield
+            app.state.token_verifier = verifier
+            # The deny list: revoked sessions and disabled or deleted accounts, from the
+            # auth service's events, kept in step with every replica's (revocations.py).
+            feed = DenyListFeed(
+                database,
+                verifier,
+                reload_seconds=settings.deny_list_reload_seconds,
+                max_entries=settings.deny_list_max_entries,
+            )
+            app.state.deny_list_feed = feed
+            feeding = asyncio.create_task(feed.run())
+            try:
+                yield
+            finally:
+                feed.stop()
+                try:
+                    await asyncio.wait_for(feeding, FEED_STOP_TIMEOUT_SECONDS)
+                except TimeoutError:
+                    log.warning("deny_list_feed_not_stopped")
 
     return create_service_app(
         settings,
-        Database(settings.database_url),
+        database,
         title="Users service",
         description="Profiles, for the accounts whose access tokens the auth service signs.",
-        routers=[profiles.router],
+        routers=[events.router, profiles.router],
         lifespan=lifespan,
         readiness=[KEYS_HELD],
     )

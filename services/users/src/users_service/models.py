@@ -3,7 +3,7 @@
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Index, MetaData, String, Uuid
+from sqlalchemy import CheckConstraint, Index, MetaData, String, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from service_kit.schema import NAMING_CONVENTION, UtcDateTime
@@ -39,3 +39,26 @@ class Profile(Base):
 
     # The admin listing pages through profiles in this order.
     __table_args__ = (Index("ix_profiles_created_at_id", "created_at", "id"),)
+
+
+class ProcessedEvent(Base):
+    """An event from the auth service already applied: a second delivery changes nothing."""
+
+    __tablename__ = "processed_events"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    # Indexed for the purge of the oldest ids.
+    processed_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class DenyEntry(Base):
+    """A session (`sid`) or an account (`sub`) whose access tokens are refused until
+    `expires_at`, when the last of them has expired by itself. Every replica loads these
+    into its verifier's deny list (`revocations.py`)."""
+
+    __tablename__ = "deny_entries"
+    __table_args__ = (CheckConstraint("kind IN ('session', 'subject')", name="kind"),)
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

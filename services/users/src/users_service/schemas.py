@@ -3,9 +3,17 @@
 import unicodedata
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints
+from pydantic import (
+    AfterValidator,
+    AnyUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    UrlConstraints,
+)
 
 from users_service.models import AVATAR_URL_MAX_LENGTH, BIO_MAX_LENGTH, DISPLAY_NAME_MAX_LENGTH
 
@@ -105,3 +113,25 @@ class ProfilePage(BaseModel):
 
     items: list[FullProfile]
     next_cursor: str | None
+
+
+# A batch is what the auth service's publisher sends at once (EVENT_BATCH_SIZE, at most 1000).
+EVENT_BATCH_MAX = 1000
+
+
+class Event(BaseModel):
+    """One event of the auth service (docs/events.md)."""
+
+    id: uuid.UUID
+    sequence: int = Field(ge=1)
+    type: str = Field(min_length=1, max_length=64)
+    account_id: uuid.UUID
+    session_id: uuid.UUID | None = None
+    occurred_at: AwareDatetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventBatch(BaseModel):
+    """`POST /users/events`: events in sequence order."""
+
+    events: list[Event] = Field(max_length=EVENT_BATCH_MAX)

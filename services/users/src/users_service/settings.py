@@ -42,6 +42,13 @@ class Settings(ServiceSettings):
     jwks_retry_seconds: float = Field(1, gt=0)
     jwks_fetch_timeout_seconds: float = Field(3, gt=0, le=30)
 
+    # Revocation (docs/events.md): a deny entry lasts the longest access-token lifetime the
+    # auth service issues (the same ACCESS_TOKEN_TTL_SECONDS as auth's) plus the leeway.
+    # Each replica reloads the entries this often (and at once on a PostgreSQL NOTIFY).
+    access_token_ttl_seconds: int = Field(900, ge=60, le=86_400)
+    deny_list_reload_seconds: float = Field(2, gt=0, le=5)
+    deny_list_max_entries: int = Field(100_000, ge=1_000, le=10_000_000)
+
     @model_validator(mode="after")
     def _fill_jwks_url(self) -> Self:
         # A default that depends on another setting; the model is frozen, hence __setattr__.
@@ -53,3 +60,8 @@ class Settings(ServiceSettings):
         if self.jwks_cache_min_seconds > self.jwks_cache_max_seconds:
             raise ValueError("JWKS_CACHE_MIN_SECONDS must not exceed JWKS_CACHE_MAX_SECONDS")
         return self
+
+    @property
+    def max_token_lifetime_seconds(self) -> float:
+        """How long a revoked token may still verify: its lifetime, plus the clock leeway."""
+        return float(self.access_token_ttl_seconds + self.token_leeway_seconds)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from service_kit.db import DatabaseDep, DbSession
 from service_kit.openapi import problem_response
@@ -17,6 +18,16 @@ from users_service.dependencies import CurrentAccount, ProfileLister, ProfileRea
 from users_service.schemas import FullProfile, ProfilePage, ProfileUpdate, PublicProfile
 
 router = APIRouter(tags=["profiles"])
+
+
+class ProfileIdConvertor(StringConvertor):
+    """A path segment that may be a profile id: any but the service's own fixed paths, so
+    that `GET /users/events` is a 405 naming POST alone, not a 422 for a bad profile id."""
+
+    regex = "(?!events$)[^/]+"
+
+
+register_url_convertor("profile_id", ProfileIdConvertor())
 
 # Profiles are personal: no shared cache may keep them.
 NO_STORE = {"Cache-Control": "no-store"}
@@ -51,7 +62,7 @@ async def update_my_profile(
 
 
 @router.get(
-    "/{profile_id}",
+    "/{profile_id:profile_id}",
     response_model=PublicProfile,
     responses={
         403: problem_response(403, "A service's token without the `users:read` scope."),
