@@ -195,6 +195,7 @@ def test_purge_reports_what_it_deleted_and_is_audited(
         "audit_events": 0,
         "client_secrets": 0,
         "client_assertions": 0,
+        "authorization_codes": 0,
         "email_tokens": 0,
         "mail_messages": 0,
         "skipped": False,

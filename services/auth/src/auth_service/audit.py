@@ -39,6 +39,8 @@ class Event(StrEnum):
     CLIENT_SECRET_ROTATED = "client_secret_rotated"  # noqa: S105 - an event name
     CLIENT_DELETED = "client_deleted"
     CLIENT_AUTHENTICATION_FAILED = "client_authentication_failed"
+    AUTHORIZATION_CODE_REPLAYED = "authorization_code_replayed"
+    SIGNED_OUT = "signed_out"
 
 
 def record(

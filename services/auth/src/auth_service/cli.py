@@ -99,8 +99,8 @@ def _add_client_commands(commands: Any) -> None:
         "--grant-types",
         type=_comma_separated,
         metavar="G,...",
-        help="client_credentials, password, refresh_token (default: client_credentials for "
-        "a confidential client, password,refresh_token for a public one)",
+        help="authorization_code, client_credentials, password, refresh_token (default: "
+        "client_credentials for a confidential client, password,refresh_token for a public one)",
     )
     create.add_argument(
         "--scopes",
@@ -114,7 +114,8 @@ def _add_client_commands(commands: Any) -> None:
         type=_comma_separated,
         default=[],
         metavar="URL,...",
-        help="exact redirect URIs: https, or http to a loopback address",
+        help="exact redirect URIs: https, or http to a loopback address (authorization_code "
+        "needs one; logout's post_logout_redirect_uri must be one too)",
     )
     create.add_argument(
         "--audiences",

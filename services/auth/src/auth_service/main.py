@@ -12,9 +12,12 @@ from fastapi.responses import JSONResponse, Response
 
 from auth_service import clients, mail_delivery, retention
 from auth_service.accounts import PasswordRules
+from auth_service.browser_sessions import CookiePolicy
+from auth_service.browser_sign_in import SignInContext
 from auth_service.client_auth import ClientAuthenticator
 from auth_service.clients import ClientSecretHasher
 from auth_service.clock import utcnow
+from auth_service.csrf import CsrfProtection
 from auth_service.grants import Issuance
 from auth_service.key_encryption import KeyEncryption
 from auth_service.key_store import SigningKeyStore
@@ -24,7 +27,7 @@ from auth_service.mail_delivery import DeliveryPolicy, MailSender, SmtpSender
 from auth_service.oauth import OAuthError
 from auth_service.passwords import PasswordHasher
 from auth_service.retention import RetentionPolicy
-from auth_service.routes import accounts, admin, oauth, recovery, sessions, well_known
+from auth_service.routes import accounts, admin, oauth, recovery, sessions, sign_in, well_known
 from auth_service.settings import Settings
 from auth_service.sign_in_sessions import SessionPolicy
 from auth_service.throttling import ThrottlePolicy
@@ -101,6 +104,19 @@ async def ensure_default_client(database: Database, settings: Settings) -> None:
         await clients.ensure_default_client(
             db, settings.default_client_id, settings.default_client_scope_set, utcnow()
         )
+
+
+def sign_in_context(settings: Settings, issuance: Issuance) -> SignInContext:
+    """The hosted sign-in page's settings: code lifetime, cookies, CSRF key."""
+    session_ttl = timedelta(seconds=settings.sign_in_session_ttl_seconds)
+    cookie = CookiePolicy.for_public_url(settings.public_url, session_ttl, "signin")
+    csrf_cookie = CookiePolicy.for_public_url(settings.public_url, session_ttl, "signin-csrf")
+    return SignInContext(
+        issuance=issuance,
+        code_ttl=timedelta(seconds=settings.authorization_code_ttl_seconds),
+        cookie=cookie,
+        csrf=CsrfProtection.of(settings.key_encryption_key.get_secret_value(), csrf_cookie.name),
+    )
 
 
 def create_app(
@@ -228,12 +244,20 @@ def create_app(
             "Accounts, RS256 access tokens (RFC 9068), rotating refresh tokens, registered "
             "clients (client_credentials, token introspection)."
         ),
-        routers=[accounts.router, recovery.router, sessions.router, admin.router, oauth.router],
+        routers=[
+            accounts.router,
+            recovery.router,
+            sessions.router,
+            admin.router,
+            oauth.router,
+            sign_in.router,
+        ],
         lifespan=lifespan,
         body_refusal=_body_too_large,
         error_handlers={OAuthError: _oauth_error},
     )
     app.state.issuance = issuance
+    app.state.sign_in = sign_in_context(settings, issuance)
     app.state.mailed_links = links
     app.state.password_rules = PasswordRules(hasher, settings.password_min_score)
     app.include_router(well_known.router)

@@ -70,6 +70,38 @@ class SignInSession(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(index=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
+    # `token`: a client's session (refresh tokens). `browser`: the hosted sign-in page's
+    # session, named by a cookie whose SHA-256 is `cookie_hash`; it issues authorization
+    # codes, never tokens, and its `created_at` is the `auth_time` of what it issues.
+    kind: Mapped[str] = mapped_column(String(8), server_default="token")
+    cookie_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True, index=True)
+
+
+class AuthorizationCode(Base):
+    """An authorization code (RFC 6749 §4.1) and the request it answers; only its SHA-256 is
+    stored. Spent by one compare-and-set on `used_at`; a second use revokes the session
+    the first one started (`issued_session_id`)."""
+
+    __tablename__ = "authorization_codes"
+
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(1024))
+    nonce: Mapped[str | None] = mapped_column(String(512))
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # The browser sign-in session it came from (`auth_time` is that session's start).
+    browser_session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("session_families.id", ondelete="CASCADE")
+    )
+    auth_time: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # the retention purge
+    used_at: Mapped[datetime | None]
+    # The client's session its exchange started: revoked if the code is replayed.
+    issued_session_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("session_families.id", ondelete="SET NULL")
+    )
 
 
 class RefreshToken(Base):

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth_service.clock import utcnow
 from auth_service.models import (
     AuditEvent,
+    AuthorizationCode,
     ClientSecret,
     EmailToken,
     LoginThrottle,
@@ -64,6 +65,7 @@ class Purged:
     audit_events: int = 0
     client_secrets: int = 0
     client_assertions: int = 0
+    authorization_codes: int = 0
     email_tokens: int = 0
     mail_messages: int = 0
     skipped: bool = field(default=False)
@@ -88,6 +90,12 @@ def _purges(policy: RetentionPolicy, now: datetime) -> list[tuple[str, tuple[Any
             ),
         ),
         ("refresh_tokens", (RefreshToken.id,), RefreshToken.expires_at < session_cutoff),
+        # Kept as long as ended sessions, so that a late replay still finds what to revoke.
+        (
+            "authorization_codes",
+            (AuthorizationCode.code_hash,),
+            AuthorizationCode.expires_at < session_cutoff,
+        ),
         (
             "sessions",
             (SignInSession.id,),

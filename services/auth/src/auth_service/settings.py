@@ -33,13 +33,19 @@ class Settings(ServiceSettings):
     # Access tokens (RFC 9068): lifetime (the audience is a shared setting), and the scopes
     # that exist (a client is registered with some of them).
     access_token_ttl_seconds: int = Field(900, ge=60, le=86_400)
-    scopes: str = Field("profile users:read", min_length=1)
+    scopes: str = Field("openid email profile users:read", min_length=1)
 
     # Clients: the public client a request naming none is (created at start, with these
     # scopes), and how long a rotated-out client secret keeps working.
     default_client_id: str = Field("public", pattern=CLIENT_ID_PATTERN)
     default_client_scopes: str = "profile"
     client_secret_rotation_grace_seconds: int = Field(86_400, ge=0)
+
+    # Browser sign-in (OpenID Connect): an authorization code's lifetime (RFC 6749 §4.1.2
+    # says short; never more than a minute), and the hosted page's sign-in session's, after
+    # which the page asks for the password again.
+    authorization_code_ttl_seconds: int = Field(60, ge=1, le=60)
+    sign_in_session_ttl_seconds: int = Field(12 * 3600, ge=60)
 
     # Refresh tokens: unused for `idle` seconds they lapse; a session never outlives `absolute`.
     refresh_token_idle_ttl_seconds: int = Field(14 * 86_400, ge=60)

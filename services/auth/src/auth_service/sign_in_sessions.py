@@ -43,6 +43,8 @@ class RevokedReason(StrEnum):
     CLIENT_DELETED = "client_deleted"
     ACCOUNT_DELETED = "account_deleted"
     PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name
+    SIGNED_OUT = "signed_out"
+    CODE_REPLAYED = "code_replayed"
 
 
 @dataclass(frozen=True)
@@ -380,7 +382,8 @@ async def revoke_account_sessions(
 
 def _live(now: datetime) -> tuple[Any, ...]:
     """A session that can still be continued: not revoked, not past its absolute lifetime,
-    and holding an unspent refresh token that has not lapsed."""
+    and holding an unspent refresh token that has not lapsed; or a browser sign-in session
+    (`browser_sessions`: a cookie, no refresh tokens) neither revoked nor expired."""
     usable_token = (
         select(RefreshToken.id)
         .where(
@@ -390,7 +393,11 @@ def _live(now: datetime) -> tuple[Any, ...]:
         )
         .exists()
     )
-    return (SignInSession.revoked_at.is_(None), SignInSession.expires_at > now, usable_token)
+    return (
+        SignInSession.revoked_at.is_(None),
+        SignInSession.expires_at > now,
+        or_(usable_token, SignInSession.kind == "browser"),
+    )
 
 
 async def live_sessions(
