@@ -331,6 +331,7 @@ async def authorization_code_grant(
         session_id=issued.session_id,
         audience=audience,
         refresh_token=issued.refresh_token,
+        email_verified=issued.email_verified,
     )
     if "openid" in scope.split():
         body["id_token"] = issue_id_token(

@@ -1,8 +1,8 @@
 """Email verification: a signed-in account asks for a link to its address; the token the
 link carries marks the address verified. Each function is an operation: it commits.
 
-Access tokens issued from then on carry `email_verified: true` (ID tokens and userinfo take
-it from `accounts.email_claims`).
+Access tokens issued from then on carry `email_verified: true`, as ID tokens and userinfo
+do (`id_tokens`, from the account).
 """
 
 from sqlalchemy.ext.asyncio import AsyncSession

@@ -107,6 +107,10 @@ async def test_a_code_is_exchanged_once_for_tokens_and_an_id_token(app: AsyncCli
     assert claims["email"] == "ada@example.com"
     assert claims["preferred_username"] == "ada"
     assert {"exp", "iat", "auth_time", "sub", "sid"} <= set(claims)
+    # The address is not verified yet: both tokens say so.
+    assert claims["email_verified"] is False
+    access = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert access["email_verified"] is False
     # The refresh token joins the usual rotation.
     refreshed = await app.post(
         "/auth/token",
