@@ -20,7 +20,7 @@ from auth_service.key_encryption import KeyEncryption
 from auth_service.key_store import SigningKeyStore
 from auth_service.keys import KeyTimings
 from auth_service.oauth import OAuthError
-from auth_service.passwords import PasswordHasher
+from auth_service.passwords import PasswordHasher, PasswordWorkBusyError
 from auth_service.retention import RetentionPolicy
 from auth_service.routes import accounts, oauth, well_known
 from auth_service.settings import Settings
@@ -29,6 +29,7 @@ from auth_service.throttling import ThrottlePolicy
 from auth_service.tokens import LEEWAY_SECONDS, TokenIssuer
 from service_kit.app import create_service_app
 from service_kit.db import Database
+from service_kit.overload import RETRY_AFTER_SECONDS, problem_shedding
 from service_kit.problems import problem
 
 # The first attempt to load the keys is made before serving; later ones in the background.
@@ -65,6 +66,21 @@ def _body_too_large(path: str, detail: str) -> Response:
     return problem(413, detail)
 
 
+def _overloaded(path: str, detail: str) -> Response:
+    # RFC 6749 §5.2 has no code for a server that cannot serve; `invalid_request` makes no
+    # claim about the client's credentials (as when no signing key is loaded: grants.py).
+    if path in _OAUTH_PATHS:
+        retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return OAuthError("invalid_request", detail, status=503, headers=retry).response()
+    return problem_shedding(path, detail)
+
+
+async def _password_work_busy(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PasswordWorkBusyError)
+    retry = {"Retry-After": str(exc.retry_after_seconds)}
+    return problem(503, "Too many passwords are being checked; try again shortly.", headers=retry)
+
+
 async def _oauth_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OAuthError)
     return exc.response()
@@ -88,7 +104,11 @@ def create_app(
     """
     settings = settings or Settings()
     database = Database(settings.database_url, sqlite_pool_size=1)
-    hasher = password_hasher or PasswordHasher(settings.bcrypt_cost, settings.hash_threads)
+    hasher = password_hasher or PasswordHasher(
+        settings.bcrypt_cost,
+        settings.hash_threads,
+        max_wait_seconds=settings.password_hash_max_wait_seconds,
+    )
     throttle = ThrottlePolicy(
         free_per_pair=settings.login_free_attempts_per_account_address,
         free_per_address=settings.login_free_attempts_per_address,
@@ -167,7 +187,10 @@ def create_app(
         routers=[accounts.router, oauth.router],
         lifespan=lifespan,
         body_refusal=_body_too_large,
-        error_handlers={OAuthError: _oauth_error},
+        shedding=_overloaded,
+        # The key set is what every verifier needs to stay up; it is answered from memory.
+        unlimited_paths=[well_known.JWKS_PATH],
+        error_handlers={OAuthError: _oauth_error, PasswordWorkBusyError: _password_work_busy},
     )
     app.state.issuance = issuance
     app.state.password_rules = PasswordRules(hasher, settings.password_min_score)
