@@ -1,6 +1,7 @@
 """Benchmark the users service through the gateway: `/users/me` against `/users/health`.
 
     .venv/bin/python -m scripts.benchmarks.users [--backend sqlite|postgresql] [--duration 10]
+    .venv/bin/python -m scripts.benchmarks.users --overload [--backend ...] [--connections 256]
 
 Starts a stack of its own (`make run` on free ports, as the e2e suite does), registers an
 account, takes a token, then loads the gateway with wrk, alternating the two paths so that
@@ -11,6 +12,10 @@ both meet the same machine state. Prints:
 - each process's resident memory after the run (goal for the services: <= 80 MB).
 A figure of a run with errors (non-2xx answers, socket errors) is reported as invalid.
 
+`--overload` instead loads `/users/me` with 256 connections (issue 16, part 4: no timeout,
+p99 under 1 s, the excess answered at once with 503), through the gateway and directly,
+and counts the answers of each kind.
+
 Then, to say where the difference goes, the CPU time per request inside the users app alone
 (ASGI calls in this process: no gateway, no sockets) for `/users/health`, `/users/me` with
 and without the verified-token cache, and the profile read by itself.
@@ -18,8 +23,10 @@ and without the verified-token cache, and the profile read by itself.
 
 import argparse
 import asyncio
+import collections
 import functools
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -43,6 +50,8 @@ from users_service.migrations import HISTORY
 from users_service.settings import Settings
 
 RATIO_GOAL = 0.75
+OVERLOAD_CONNECTIONS = 256
+OVERLOAD_P99_GOAL_MS = 1000.0
 RSS_GOAL_MB = 80.0
 JWKS_FETCH_EVENTS = ('"event": "jwks_fetched"', '"event": "jwks_fetch_failed"')
 
@@ -93,8 +102,10 @@ def main() -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each path")
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=None, help="16; 256 with --overload")
+    parser.add_argument("--overload", action="store_true", help="256 connections on /users/me")
     args = parser.parse_args()
+    args.connections = args.connections or (OVERLOAD_CONNECTIONS if args.overload else 16)
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
         return 2
@@ -104,6 +115,8 @@ def main() -> int:
         try:
             urls = (databases.create(), databases.create())
             with running_stack(urls, Path(scratch)) as stack:
+                if args.overload:
+                    return overload(stack, args)
                 status = bench(stack, args)
             breakdown_database = databases.create()
             HISTORY.upgrade(breakdown_database)
@@ -111,6 +124,35 @@ def main() -> int:
             return status
         finally:
             databases.drop_all()
+
+
+def overload(stack: Stack, args: argparse.Namespace) -> int:
+    """`/users/me` at 256 connections: no timeout, p99 under 1 s, the excess shed with 503."""
+    bearer = {"Authorization": f"Bearer {signed_in_account(stack.url)}"}
+    targets = {"gateway": stack.url, "direct": stack.users_url}
+    print(
+        f"users service overload: backend {args.backend}, wrk -t2 -c{args.connections} "
+        f"-d{args.duration}s on /users/me, {args.rounds} rounds"
+    )
+    met = True
+    for round_number in range(1, args.rounds + 1):
+        for name, base in targets.items():
+            log_before = len(stack.log())
+            result = run_wrk(f"{base}/users/me", args.duration, args.connections, bearer)
+            statuses = collections.Counter(re.findall(r'"status": (\d+)', stack.log()[log_before:]))
+            served = result.requests - result.non_2xx
+            ok = result.timeouts == 0 and result.p99_ms < OVERLOAD_P99_GOAL_MS
+            met = met and ok
+            print(
+                f"  round {round_number}, {name:7}: {result.requests_per_second:6.0f} answers/s, "
+                f"{served / args.duration:6.0f} 200s/s, {result.non_2xx} shed (503), "
+                f"p50 {result.p50_ms:.0f} ms, p99 {result.p99_ms:.0f} ms, "
+                f"{result.timeouts} timeouts, {result.errors - result.non_2xx - result.timeouts}"
+                f" other socket errors: {'met' if ok else 'MISSED'}"
+            )
+            print(f"    statuses the users service logged: {dict(statuses)}")
+    print(f"  goal (no timeout, p99 < {OVERLOAD_P99_GOAL_MS:.0f} ms): {'met' if met else 'MISSED'}")
+    return 0 if met else 1
 
 
 def bench(stack: Stack, args: argparse.Namespace) -> int:

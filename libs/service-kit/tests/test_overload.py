@@ -1,7 +1,9 @@
-"""Past MAX_CONCURRENT_REQUESTS in flight, a request is shed at once with 503 and Retry-After;
-the health probes never are, and a slot is given back when a request ends, however it ends."""
+"""Past MAX_CONCURRENT_REQUESTS in flight, a request waits for a slot at most
+REQUEST_QUEUE_TIMEOUT_SECONDS, then is shed with 503 and Retry-After; the health probes never
+are, and a slot is given back when a request ends, however it ends."""
 
 import asyncio
+import time
 
 import pytest
 from fastapi import APIRouter, HTTPException
@@ -27,16 +29,20 @@ def slow_routes(release: asyncio.Event) -> APIRouter:
     return router
 
 
-async def test_requests_past_the_limit_are_shed_at_once_with_503_and_retry_after() -> None:
+async def test_requests_past_the_limit_are_shed_after_the_queue_timeout_with_503() -> None:
     release = asyncio.Event()
     async with example_client(
-        UNREACHABLE_DATABASE, routers=[slow_routes(release)], max_concurrent_requests=2
+        UNREACHABLE_DATABASE,
+        routers=[slow_routes(release)],
+        max_concurrent_requests=2,
+        request_queue_timeout_seconds=0.1,
     ) as client:
         held = [asyncio.create_task(client.get("/example/slow")) for _ in range(2)]
         await asyncio.sleep(0.05)  # both admitted and waiting
 
-        async with asyncio.timeout(1):  # shed now, not after the admitted ones end
-            shed = await client.get("/example/slow")
+        started = time.monotonic()
+        shed = await client.get("/example/slow")
+        assert 0.1 <= time.monotonic() - started < 1  # shed after the wait, not the others
         assert shed.status_code == 503
         assert shed.headers["retry-after"] == "1"
         assert shed.headers["content-type"] == "application/problem+json"
@@ -49,6 +55,24 @@ async def test_requests_past_the_limit_are_shed_at_once_with_503_and_retry_after
         # The slots are free again, after successes and errors alike.
         assert (await client.get("/example/fails")).status_code == 404
         assert (await client.get("/example/slow")).status_code == 200
+
+
+async def test_a_request_waiting_in_the_queue_gets_the_next_free_slot() -> None:
+    release = asyncio.Event()
+    async with example_client(
+        UNREACHABLE_DATABASE,
+        routers=[slow_routes(release)],
+        max_concurrent_requests=1,
+        request_queue_timeout_seconds=5,
+    ) as client:
+        held = asyncio.create_task(client.get("/example/slow"))
+        await asyncio.sleep(0.05)
+        waiting = asyncio.create_task(client.get("/example/slow"))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        release.set()
+        assert (await held).status_code == 200
+        assert (await waiting).status_code == 200
 
 
 async def test_a_limit_of_zero_sheds_nothing() -> None:

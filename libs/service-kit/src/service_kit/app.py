@@ -93,6 +93,7 @@ def create_service_app(
         docs_prefix=f"{prefix}/docs",
         body_refusal=body_refusal,
         max_concurrent_requests=settings.max_concurrent_requests,
+        request_queue_timeout=settings.request_queue_timeout_seconds,
         unlimited_paths=(f"{prefix}/health", f"{prefix}/ready", *unlimited_paths),
         shedding=shedding,
     )

@@ -18,6 +18,7 @@ def install_middleware(
     docs_prefix: str,
     body_refusal: Refusal | None = None,
     max_concurrent_requests: int = 0,
+    request_queue_timeout: float = 0,
     unlimited_paths: tuple[str, ...] = (),
     shedding: Shedding | None = None,
 ) -> None:
@@ -30,6 +31,7 @@ def install_middleware(
     app.add_middleware(
         ConcurrencyLimitMiddleware,
         max_concurrent=max_concurrent_requests,
+        queue_timeout=request_queue_timeout,
         exempt_paths=unlimited_paths,
         shedding=shedding,
     )

@@ -40,9 +40,10 @@ class ServiceSettings(BaseSettings):
     # Larger request bodies are refused with 413 before they are read.
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, gt=0)
     log_level: str = "INFO"
-    # Requests served at once by one process; past it, 503 with Retry-After at once
-    # (service_kit.overload). 0: no limit.
+    # Requests served at once by one process; past it, a request waits for a slot at most
+    # the queue timeout, then gets 503 with Retry-After (service_kit.overload). 0: no limit.
     max_concurrent_requests: int = Field(64, ge=0)
+    request_queue_timeout_seconds: float = Field(0.25, ge=0, le=10)
     # The access tokens' `aud`: the auth service issues it, every resource server requires it.
     access_token_audience: str = Field("auth-platform", min_length=1)
 
