@@ -10,6 +10,9 @@ from auth_client import JwksClient, TokenPolicy, TokenVerifier, VerifiedTokenCac
 from service_kit.app import create_service_app
 from service_kit.db import Database
 from service_kit.health import ReadinessCheck
+from service_kit.notifications import NotificationListener, is_postgresql
+from users_service import profile_cache
+from users_service.profile_cache import ProfileCache
 from users_service.routes import profiles
 from users_service.settings import Settings
 
@@ -35,6 +38,19 @@ def create_app(
     `jwks_transport` replaces the network under the JWKS client (tests: `httpx.MockTransport`).
     """
     settings = settings or Settings()
+    # Several replicas (PostgreSQL) learn of each other's profile writes by notification, and
+    # trust their cache only while listening; one SQLite process invalidates its own.
+    listener = None
+    if is_postgresql(settings.database_url) and settings.profile_cache_size:
+        listener = NotificationListener(settings.database_url, name="users profile cache")
+    cache = ProfileCache(
+        settings.profile_cache_size,
+        settings.profile_cache_seconds,
+        active=(lambda: listener.live) if listener else (lambda: True),
+    )
+    if listener:
+        listener.subscribe(profile_cache.CHANNEL, cache.invalidate_payload)
+        listener.on_reset(cache.clear)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,9 +76,13 @@ def create_app(
             app.state.token_verifier = TokenVerifier(
                 jwks, policy, cache=VerifiedTokenCache(settings.token_cache_size)
             )
-            yield
+            if listener is None:
+                yield
+            else:
+                async with listener.running():
+                    yield
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         Database(settings.database_url),
         title="Users service",
@@ -71,3 +91,6 @@ def create_app(
         lifespan=lifespan,
         readiness=[KEYS_HELD],
     )
+    app.state.profile_cache = cache
+    app.state.profile_cache_listener = listener  # None on SQLite
+    return app
