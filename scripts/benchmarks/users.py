@@ -26,6 +26,7 @@ import asyncio
 import collections
 import functools
 import json
+import os
 import re
 import shutil
 import sys
@@ -50,6 +51,7 @@ from users_service.migrations import HISTORY
 from users_service.settings import Settings
 
 RATIO_GOAL = 0.75
+DIRECT_RATIO_GOAL = 0.6
 OVERLOAD_CONNECTIONS = 256
 OVERLOAD_P99_GOAL_MS = 1000.0
 RSS_GOAL_MB = 80.0
@@ -139,7 +141,9 @@ def overload(stack: Stack, args: argparse.Namespace) -> int:
         for name, base in targets.items():
             log_before = len(stack.log())
             result = run_wrk(f"{base}/users/me", args.duration, args.connections, bearer)
-            statuses = collections.Counter(re.findall(r'"status": (\d+)', stack.log()[log_before:]))
+            logged = stack.log()[log_before:]
+            statuses = collections.Counter(re.findall(r'"status": (\d+)', logged))
+            durations = sorted(float(d) for d in re.findall(r'"duration_ms": ([\d.]+)', logged))
             served = result.requests - result.non_2xx
             ok = result.timeouts == 0 and result.p99_ms < OVERLOAD_P99_GOAL_MS
             met = met and ok
@@ -150,26 +154,34 @@ def overload(stack: Stack, args: argparse.Namespace) -> int:
                 f"{result.timeouts} timeouts, {result.errors - result.non_2xx - result.timeouts}"
                 f" other socket errors: {'met' if ok else 'MISSED'}"
             )
-            print(f"    statuses the users service logged: {dict(statuses)}")
+            inside = (
+                f"p99 {durations[int(len(durations) * 0.99)]:.0f} ms, max {durations[-1]:.0f} ms"
+                if durations
+                else "none"
+            )
+            print(f"    the users service logged: {dict(statuses)}; time inside the app: {inside}")
     print(f"  goal (no timeout, p99 < {OVERLOAD_P99_GOAL_MS:.0f} ms): {'met' if met else 'MISSED'}")
     return 0 if met else 1
 
 
 def bench(stack: Stack, args: argparse.Namespace) -> int:
     token = signed_in_account(stack.url)
-    paths = {
-        "/users/health": {},
-        "/users/me": {"Authorization": f"Bearer {token}"},
+    bearer = {"Authorization": f"Bearer {token}"}
+    paths = {  # alternated: each pair of a ratio meets the same machine state
+        "/users/health": (stack.url, {}),
+        "/users/me": (stack.url, bearer),
+        "/users/health, direct": (stack.users_url, {}),
+        "/users/me, direct": (stack.users_url, bearer),
     }
-    for path, headers in paths.items():  # warm-up: connections, caches, the JIT-less path
-        run_wrk(stack.url + path, 2, args.connections, headers)
+    for path, (base, headers) in paths.items():  # warm-up: connections, caches
+        run_wrk(base + path.split(",")[0], 2, args.connections, headers)
 
     fetches_before = jwks_fetches(stack)
     results: dict[str, list[WrkResult]] = {path: [] for path in paths}
     for _ in range(args.rounds):
-        for path, headers in paths.items():
+        for path, (base, headers) in paths.items():
             results[path].append(
-                run_wrk(stack.url + path, args.duration, args.connections, headers)
+                run_wrk(base + path.split(",")[0], args.duration, args.connections, headers)
             )
     fetches_during = jwks_fetches(stack) - fetches_before
 
@@ -183,18 +195,23 @@ def bench(stack: Stack, args: argparse.Namespace) -> int:
         return sum(r.requests_per_second for r in results[path]) / len(results[path])
 
     ratio = mean_rps("/users/me") / mean_rps("/users/health")
+    direct_ratio = mean_rps("/users/me, direct") / mean_rps("/users/health, direct")
     errors = sum(r.errors for runs in results.values() for r in runs)
     print(
         f"users service benchmark: backend {args.backend}, wrk -t2 -c{args.connections}, "
-        f"{args.rounds} x {args.duration}s per path, alternating, through the gateway"
+        f"{args.rounds} x {args.duration}s per path, alternating, through the gateway and "
+        f"direct; load average {os.getloadavg()[0]:.1f} at the end"
     )
     for path, runs in results.items():
         per_run = ", ".join(f"{r.requests_per_second:.0f}" for r in runs)
         print(
-            f"  {path:14} {mean_rps(path):8.0f} req/s  (runs: {per_run}; "
+            f"  {path:22} {mean_rps(path):8.0f} req/s  (runs: {per_run}; "
             f"p50 {runs[-1].p50_ms:.2f} ms, p99 {runs[-1].p99_ms:.2f} ms)"
         )
     print(f"  ratio /users/me : /users/health = {ratio:.2f}   (goal >= {RATIO_GOAL})")
+    print(
+        f"  same, direct                     = {direct_ratio:.2f}   (goal >= {DIRECT_RATIO_GOAL})"
+    )
     print(f"  JWKS fetches during the load     = {fetches_during}      (goal <= 1)")
     for name, values in memory.items():
         shown = ", ".join(f"RSS {rss:.1f} MB, PSS {pss:.1f} MB" for rss, pss in values) or "?"
@@ -207,6 +224,7 @@ def bench(stack: Stack, args: argparse.Namespace) -> int:
                 "backend": args.backend,
                 "rps": {path: round(mean_rps(path)) for path in results},
                 "ratio": round(ratio, 3),
+                "direct_ratio": round(direct_ratio, 3),
                 "jwks_fetches": fetches_during,
                 "rss_mb": {
                     name: [round(v[0], 1) for v in values] for name, values in memory.items()
