@@ -207,9 +207,15 @@ async def authenticate_confidential(
     now: datetime,
     lookup: Select[Any] = _LOOKUP,
     parameters: Mapping[str, Any] | None = None,
+    read_only: bool = False,
 ) -> tuple[RegisteredClient, RowMapping]:
     """`authenticate` for a client that must prove itself (any credential-less request is
-    `invalid_client`); also the row its read gave (`lookup_statement`'s `alongside`)."""
+    `invalid_client`); also the row its read gave (`lookup_statement`'s `alongside`).
+
+    `read_only`: the caller writes nothing after it (introspection), so on PostgreSQL the
+    read runs outside a transaction: no BEGIN and ROLLBACK round trips. (What this function
+    writes itself still lands: an assertion's `jti` at once, a failure's count and audit
+    event in a transaction of their own, after the read's connection is given back.)"""
     if credentials.method == "none":
         raise invalid_client(
             "Only an authenticated confidential client may call this.",
@@ -224,6 +230,8 @@ async def authenticate_confidential(
         "address": keys.address,
         "now": now,
     }
+    if read_only and not db.in_transaction() and db.get_bind().dialect.name == "postgresql":
+        await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     rows = (await db.execute(lookup, bound)).mappings().all()
     first = rows[0]
     if first["blocked_until"] is not None:
