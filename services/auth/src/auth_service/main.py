@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from auth_service import clients, retention
 from auth_service.accounts import PasswordRules
-from auth_service.client_auth import ClientAuthenticator
+from auth_service.client_auth import ClientAuthenticator, PublicClientCache
 from auth_service.clients import ClientSecretHasher
 from auth_service.clock import utcnow
 from auth_service.grants import Issuance
@@ -144,6 +144,7 @@ def create_app(
             issuer=settings.public_url,
             default_client_id=settings.default_client_id,
             default_client_scopes=settings.default_client_scope_set,
+            public_clients=PublicClientCache(settings.public_client_cache_seconds),
         ),
     )
 
