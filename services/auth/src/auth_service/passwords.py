@@ -11,7 +11,6 @@ from typing import TypeVar
 
 import anyio
 import bcrypt
-from zxcvbn import zxcvbn
 
 MIN_LENGTH = 8
 # bcrypt reads at most 72 bytes; longer input would be silently truncated, so it is refused.
@@ -70,6 +69,10 @@ def check_policy(password: str, *, personal: list[str], min_score: int) -> None:
         raise PasswordPolicyError(
             "password_is_personal", "The password may not be the email address or username."
         )
+    # Imported on first use: its dictionaries are ~12 MB resident that a process which
+    # only signs people in (and every replica but one at start) never needs.
+    from zxcvbn import zxcvbn
+
     estimate = zxcvbn(password, user_inputs=personal_folded + email_locals)
     if estimate["score"] < min_score:
         warning = estimate["feedback"]["warning"] or "This password is too easy to guess."
