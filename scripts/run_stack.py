@@ -2,7 +2,9 @@
 
     .venv/bin/python scripts/run_stack.py [--check]
 
-Each replica of each service, then Traefik in front of them. `AUTH_REPLICAS` and
+The development mail sink (scripts/mail_sink.py: every message the auth service sends, kept
+as a file under $DATA_DIR/mail/; `MAIL_SINK=0` leaves it out), each replica of each service,
+then Traefik in front of them. `AUTH_REPLICAS` and
 `USERS_REPLICAS` (default 1) say how many processes of each service to run; replica k listens
 on the service's port + 10 * (k - 1), unless `AUTH_REPLICA_PORTS` or `USERS_REPLICA_PORTS`
 list the ports. The gateway is told every replica's URL. More than one replica needs
@@ -78,6 +80,8 @@ def _require_postgres(service: str) -> None:
 def plan() -> list[Process]:
     """The processes of the stack, services first, from the environment's settings."""
     processes, upstreams = [], {}
+    if os.environ.get("MAIL_SINK", "1") != "0":
+        processes.append(Process("mail-sink", [sys.executable, "scripts/mail_sink.py"], {}))
     for service, default_port in SERVICES.items():
         ports = _replica_ports(service, default_port)
         if len(ports) > 1:
@@ -203,6 +207,10 @@ def banner(processes: list[Process]) -> None:
     for process in processes:
         if process.url:
             print(f"{process.name:<8} {process.url}")
+    if any(process.name == "mail-sink" for process in processes):
+        smtp_port = os.environ.get("SMTP_PORT", "8025")
+        mail_dir = Path(os.environ.get("DATA_DIR") or ".data") / "mail"
+        print(f"mail     smtp://127.0.0.1:{smtp_port}   (every message kept in {mail_dir}/)")
     print(f"internal http://127.0.0.1:{internal_port}   (metrics, dashboard, ping: loopback only)")
     print(
         "logs     one JSON line per request, from the service that answered it, with its\n"

@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email.message import EmailMessage
 from typing import Any
 
 from httpx import AsyncClient
@@ -25,6 +26,7 @@ FAST: dict[str, Any] = {
     "jwks_max_age_seconds": 0,
     "key_refresh_seconds": 0.05,
     "key_publish_delay_seconds": 0.3,
+    "mail_poll_seconds": 0.05,
 }
 
 
@@ -46,12 +48,51 @@ def create_schema(database_url: str) -> None:
     asyncio.run(create_schema_async(database_url))
 
 
+class Mailbox:
+    """A mail server for tests (the delivery worker's `MailSender`): keeps every message
+    it accepts; refuses the next `failures` ones."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.messages: list[EmailMessage] = []
+        self.failures = failures
+        self.arrived = asyncio.Event()
+
+    async def send(self, message: EmailMessage) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionRefusedError("the test's mail server refuses")
+        self.messages.append(message)
+        self.arrived.set()
+
+    async def next_to(self, recipient: str, wait_seconds: float = 5) -> EmailMessage:
+        """The first message to `recipient` not yet taken, waiting for it; taken."""
+        async with asyncio.timeout(wait_seconds):
+            while True:
+                for message in self.messages:
+                    if message["To"] == recipient:
+                        self.messages.remove(message)
+                        return message
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+def mailed_token(message: EmailMessage) -> str:
+    """The token a mailed link carries (`…?token=…`), from the plain-text body."""
+    body = message.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    return str(text.split("?token=", 1)[1].split()[0])
+
+
 @asynccontextmanager
 async def running_app(
-    settings: Settings, password_hasher: PasswordHasher | None = None
+    settings: Settings,
+    password_hasher: PasswordHasher | None = None,
+    mailbox: Mailbox | None = None,
 ) -> AsyncIterator[AsyncClient]:
-    """The app with its lifespan started (keys loaded), and an HTTP client on it."""
-    app = create_app(settings, password_hasher=password_hasher)
+    """The app with its lifespan started (keys loaded), and an HTTP client on it; its mail
+    goes to `mailbox` (by default one nobody reads: never to a real server)."""
+    app = create_app(settings, password_hasher=password_hasher, mail_sender=mailbox or Mailbox())
     async with serving(app, "http://auth.test") as client:
         yield client
 
@@ -146,3 +187,16 @@ async def add_client(
     finally:
         await database.dispose()
     return created.secret
+
+
+async def grant_role(database_url: str, login: str, role: str) -> None:
+    """Grant a role as `auth-service accounts grant-role` does."""
+    from auth_service import administration
+
+    database = Database(database_url)
+    try:
+        async with database.db_session() as db:
+            account = await administration.find_account(db, login)
+            await administration.grant_role(db, account.id, role, actor="test", now=utcnow())
+    finally:
+        await database.dispose()

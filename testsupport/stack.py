@@ -1,5 +1,7 @@
 """The real stack (`make run`) on free ports, started and stopped by the tests."""
 
+import email
+import email.policy
 import os
 import signal
 import socket
@@ -8,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -89,6 +92,29 @@ class Stack:
         self.require_local()
         assert self.log_path is not None
         return self.log_path.read_text(errors="replace")
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where the stack's mail sink keeps every message (`$DATA_DIR/mail`)."""
+        self.require_local()
+        return Path(self.env["DATA_DIR"]) / "mail"
+
+    def mail_to(self, recipient: str, subject: str, timeout: float = 15) -> EmailMessage:
+        """The newest message the mail sink kept for `recipient` with `subject`, waiting for
+        one to arrive."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found: list[EmailMessage] = []
+            for path in sorted(self.mail_dir.glob("*.eml")) if self.mail_dir.exists() else []:
+                parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                assert isinstance(parsed, EmailMessage)
+                if parsed["To"] == recipient and parsed["Subject"] == subject:
+                    found.append(parsed)
+            if found:
+                return found[-1]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no mail {subject!r} to {recipient} in {self.mail_dir}")
+            time.sleep(0.1)
 
     def cli(self, service: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run `auth-service …` or `users-service …` against this stack's databases."""
@@ -228,7 +254,7 @@ def running_stack(
 ) -> Iterator[Stack]:
     """Start `make run` with its own ports and databases; stop it and everything it started."""
     gateway_port, auth_port, users_port = free_port(), free_port(), free_port()
-    internal_port = free_port()
+    internal_port, smtp_port = free_port(), free_port()
     tls_port = free_port() if "GATEWAY_TLS_CERT_FILE" in extra_env else None
     if tls_port:
         extra_env = {"GATEWAY_TLS_PORT": str(tls_port), **extra_env}
@@ -248,6 +274,10 @@ def running_stack(
         "AUTH_DATABASE_URL": database_urls[0],
         "USERS_DATABASE_URL": database_urls[1],
         "DATA_DIR": str(workdir / "data"),
+        # The mail sink `make run` starts, and the auth service sending to it.
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port),
+        "SMTP_STARTTLS": "false",
         **extra_env,
     }
     for inherited in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
@@ -265,7 +295,14 @@ def running_stack(
             start_new_session=True,
         )
     stack = Stack(process, env, log_path, gateway_port, auth_port, users_port)
-    stack.ports = [gateway_port, auth_port, users_port, internal_port, *replica_ports]
+    stack.ports = [
+        gateway_port,
+        auth_port,
+        users_port,
+        internal_port,
+        smtp_port,
+        *replica_ports,
+    ]
     stack.internal_port = internal_port
     if tls_port:
         stack.tls_port = tls_port

@@ -34,7 +34,7 @@ from testsupport.auth_service import (
 pytestmark = pytest.mark.anyio
 
 HASHER = ClientSecretHasher("test-kek")
-SCOPES = frozenset({"profile", "users:read"})
+SCOPES = frozenset({"openid", "email", "profile", "users:read"})
 
 
 def _registration(

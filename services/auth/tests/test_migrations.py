@@ -10,6 +10,7 @@ from typing import Any
 
 import jwt
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import insert
 
 from auth_service.clock import utcnow
@@ -19,6 +20,21 @@ from auth_service.sign_in_sessions import hash_token
 from service_kit.db import Database
 from testsupport.auth_service import add_client, running_app, settings_for
 from testsupport.migrations import MigrationHistoryTests
+
+# Columns added after a revision, which an insert must leave out to write a row of then.
+_ADDED_AFTER = {
+    "0002": {"accounts": {"email_verified"}, "session_families": {"last_used_at"}},
+    "0003": {"accounts": {"email_verified"}, "session_families": {"last_used_at"}},
+}
+
+
+def _as_stored_then(model: Any, revision: str) -> sa.TableClause:
+    """The model's table as it was at `revision` (typed columns, no Python defaults)."""
+    table = model.__table__
+    later = _ADDED_AFTER[revision].get(table.name, set())
+    return sa.table(
+        table.name, *(sa.column(c.name, c.type) for c in table.columns if c.name not in later)
+    )
 
 
 class TestAuthHistory(MigrationHistoryTests):
@@ -40,7 +56,7 @@ async def test_a_session_started_before_the_client_registry_refreshes_after_it(
     database = Database(url)
     async with database.engine.begin() as connection:
         await connection.execute(
-            insert(Account).values(
+            insert(_as_stored_then(Account, "0002")).values(
                 id=account_id,
                 email="old@example.com",
                 email_key="old@example.com",
@@ -98,3 +114,55 @@ async def test_a_session_started_before_the_client_registry_refreshes_after_it(
         await add_client(url, "web-app", "public")
         registered = await refresh(tokens["web-app"], client_id="web-app")
         assert registered.status_code == 200, registered.text
+
+
+@pytest.mark.anyio
+async def test_columns_added_and_dropped_in_place_keep_every_session(
+    new_database: Callable[[], str],
+) -> None:
+    """0004 and 0005 add columns to `session_families` and `accounts`: on SQLite a table
+    copied and dropped (batch mode) would take every session with it (ON DELETE CASCADE)."""
+    url = new_database()
+    await asyncio.to_thread(HISTORY.upgrade, url, "0003")
+    now = utcnow()
+    account_id, session_id = uuid.uuid4(), uuid.uuid4()
+    database = Database(url)
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            insert(_as_stored_then(Account, "0002")).values(
+                id=account_id,
+                email="kept@example.com",
+                email_key="kept@example.com",
+                password_hash="$2b$04$" + "x" * 53,
+                roles=[],
+                disabled=False,
+                created_at=now,
+                updated_at=now,
+                password_changed_at=now,
+            )
+        )
+        await connection.execute(
+            insert(_as_stored_then(SignInSession, "0003")).values(
+                id=session_id,
+                account_id=account_id,
+                client_id="public",
+                scope="profile",
+                created_at=now,
+                expires_at=now + timedelta(days=1),
+            )
+        )
+    await database.dispose()
+
+    async def sessions() -> int:
+        database = Database(url)
+        try:
+            async with database.engine.connect() as connection:
+                count = await connection.scalar(sa.text("SELECT COUNT(*) FROM session_families"))
+                return int(count or 0)
+        finally:
+            await database.dispose()
+
+    await asyncio.to_thread(HISTORY.upgrade, url)
+    assert await sessions() == 1
+    await asyncio.to_thread(HISTORY.downgrade, url, "0003")
+    assert await sessions() == 1

@@ -61,16 +61,27 @@ def test_the_type_is_public_or_confidential() -> None:
     ("client_type", "grant_types", "rule"),
     [
         ("confidential", ["implicit"], "Unknown grant type"),
-        ("confidential", ["authorization_code"], "Unknown grant type"),
+        ("confidential", ["device_code"], "Unknown grant type"),
         ("confidential", [], "at least one"),
         ("public", ["client_credentials"], "confidential clients only"),
-        ("public", ["refresh_token"], "needs the password grant"),
+        ("public", ["refresh_token"], "needs authorization_code or password"),
     ],
 )
 def test_grant_types_are_known_and_fit_the_client(
     client_type: str, grant_types: list[str], rule: str
 ) -> None:
     assert rule in _refused("grant_types", client_type=client_type, grant_types=grant_types)
+
+
+def test_the_authorization_code_grant_needs_a_redirect_uri() -> None:
+    refused = _refused("redirect_uris", client_type="public", grant_types=["authorization_code"])
+    assert "needs at least one redirect URI" in refused
+    registered = _register(
+        client_type="public",
+        grant_types=["authorization_code", "refresh_token"],
+        redirect_uris=["https://app.example/callback"],
+    )
+    assert registered.grant_types == {"authorization_code", "refresh_token"}
 
 
 def test_scopes_must_exist() -> None:

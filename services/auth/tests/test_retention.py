@@ -14,7 +14,9 @@ from auth_service.models import (
     AuditEvent,
     Client,
     ClientSecret,
+    EmailToken,
     LoginThrottle,
+    MailMessage,
     RefreshToken,
     SignInSession,
     UsedClientAssertion,
@@ -222,3 +224,56 @@ async def test_the_service_purges_periodically(database_url: str, database: Data
                 if "ancient" not in events:
                     break
                 await asyncio.sleep(0.1)
+
+
+async def test_purge_deletes_expired_mailed_tokens_and_old_finished_mail(
+    database: Database,
+) -> None:
+    async with database.db_session() as db:
+        account_id = uuid.uuid4()
+        db.add(
+            Account(
+                id=account_id,
+                email="m@example.com",
+                email_key="m@example.com",
+                password_hash="x",
+                roles=[],
+                disabled=False,
+                created_at=_ago(days=1),
+                updated_at=_ago(days=1),
+                password_changed_at=_ago(days=1),
+            )
+        )
+        await db.flush()
+        for key, expires_at in ((b"old", _ago(seconds=1)), (b"keep", _ago(seconds=-60))):
+            db.add(
+                EmailToken(
+                    token_hash=key.ljust(32, b"."),
+                    account_id=account_id,
+                    purpose="reset_password",
+                    created_at=_ago(minutes=30),
+                    expires_at=expires_at,
+                )
+            )
+        for recipient, created_at, next_attempt_at in (
+            ("old-sent", _ago(days=8), None),
+            ("keep-pending", _ago(days=8), _ago(days=1)),  # never purged while due
+            ("keep-recent", _ago(days=1), None),
+        ):
+            db.add(
+                MailMessage(
+                    recipient=recipient,
+                    sealed=None,
+                    created_at=created_at,
+                    attempts=1,
+                    next_attempt_at=next_attempt_at,
+                )
+            )
+        await db.commit()
+    purged = await retention.purge(database, POLICY, NOW)
+    assert (purged.email_tokens, purged.mail_messages) == (1, 1)
+    async with database.db_session() as db:
+        left = set(await db.scalars(select(MailMessage.recipient)))
+        tokens = set(await db.scalars(select(EmailToken.token_hash)))
+    assert left == {"keep-pending", "keep-recent"}
+    assert tokens == {b"keep".ljust(32, b".")}

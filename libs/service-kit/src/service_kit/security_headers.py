@@ -45,7 +45,8 @@ def security_headers(*, docs: bool, https: bool) -> dict[str, str]:
 
 
 class SecurityHeadersMiddleware:
-    """Set the security headers on every HTTP response, the service's own errors included.
+    """Set the security headers on every HTTP response, the service's own errors included;
+    a response that sets its own Content-Security-Policy (a page) keeps it.
 
     `docs_prefix` is where the service's API docs live (`/auth/docs`); `public_url` is its
     PUBLIC_URL: an https one turns on Strict-Transport-Security.
@@ -69,7 +70,12 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                # An HTML page the service renders brings its own policy (its form's
+                # targets); every other response gets the API's.
+                own_policy = "content-security-policy" in headers
                 for name, value in chosen.items():
+                    if own_policy and name == "Content-Security-Policy":
+                        continue
                     headers[name] = value  # replaces, never a second line
             await send(message)
 

@@ -90,6 +90,12 @@ def normalize_login(login: str) -> str:
     return stripped.casefold()
 
 
+def email_claims(account: Account) -> dict[str, str | bool]:
+    """The account's `email` and `email_verified` claims (OpenID Connect Core §5.1), for
+    ID tokens and userinfo."""
+    return {"email": account.email, "email_verified": account.email_verified}
+
+
 async def find_by_login(db: AsyncSession, login: str) -> Account | None:
     """The account whose email or username is `login`, case-insensitively."""
     key = normalize_login(login)

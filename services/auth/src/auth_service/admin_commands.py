@@ -160,6 +160,9 @@ async def _account_action(database: Database, settings: Settings, args: argparse
             elif args.action == "enable":
                 account = await administration.enable(db, account_id, actor=_actor(), now=utcnow())
                 print(f"{account.email} enabled")
+            elif args.action == "delete":
+                await administration.delete_account(db, account_id, actor=_actor(), now=utcnow())
+                print(f"account {account_id} deleted; every session ended")
             else:
                 change = (
                     administration.grant_role
@@ -288,6 +291,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("accounts", "revoke-role"): _account_action,
     ("accounts", "disable"): _account_action,
     ("accounts", "enable"): _account_action,
+    ("accounts", "delete"): _account_action,
     ("clients", "create"): _clients_create,
     ("clients", "list"): _clients_list,
     ("clients", "show"): _client_action,

@@ -1,8 +1,9 @@
-"""Administration: accounts (disable, enable, grant and revoke roles), signing keys (rotate,
-retire, revoke) and the retention purge.
+"""Administration: accounts (disable, enable, delete, grant, revoke and set roles), signing
+keys (rotate, retire, revoke) and the retention purge.
 
 One implementation for the operator's CLI (`auth-service accounts …`, `keys …`, `purge`) and
-the admin API to come. Each public function but `find_account` is an operation: it commits,
+the admin API (`/auth/admin/…`); an account's own deletion (`DELETE /auth/account`) is
+`delete_account` too. Each public function but `find_account` is an operation: it commits,
 and it writes an audit event naming who acted (`actor`: "cli", or the administrator's
 account id), in the same transaction as the change.
 """
@@ -10,6 +11,7 @@ account id), in the same transaction as the change.
 import uuid
 from datetime import datetime
 
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service import audit, keys, retention
@@ -17,7 +19,7 @@ from auth_service.accounts import AccountNotFoundError, check_role, find_by_logi
 from auth_service.audit import Event
 from auth_service.key_encryption import KeyEncryption
 from auth_service.keys import KeyTimings, Revocation
-from auth_service.models import Account, SigningKey
+from auth_service.models import Account, RefreshToken, SigningKey, SignInSession
 from auth_service.retention import Purged, RetentionPolicy
 from auth_service.sign_in_sessions import RevokedReason, revoke_account_sessions
 from service_kit.db import Database
@@ -72,18 +74,63 @@ async def enable(db: AsyncSession, account_id: uuid.UUID, *, actor: str, now: da
     return account
 
 
+async def delete_account(
+    db: AsyncSession, account_id: uuid.UUID, *, actor: str, now: datetime
+) -> None:
+    """Erase the account: its row, its sessions and refresh tokens are deleted (its access
+    tokens stop working on auth's own endpoints at once); its audit events keep only ids
+    and event types, and an `account_deleted` event says who erased it."""
+    account = await _account(db, account_id)
+    revoked = await revoke_account_sessions(db, account.id, RevokedReason.ACCOUNT_DELETED, now)
+    sessions = select(SignInSession.id).where(SignInSession.account_id == account.id)
+    await db.execute(
+        delete(RefreshToken)
+        .where(RefreshToken.family_id.in_(sessions))
+        .execution_options(synchronize_session=False)
+    )
+    await db.execute(
+        delete(SignInSession)
+        .where(SignInSession.account_id == account.id)
+        .execution_options(synchronize_session=False)
+    )
+    await audit.erase_personal_data(db, account.id)
+    await db.delete(account)
+    audit.record(
+        db,
+        Event.ACCOUNT_DELETED,
+        now=now,
+        account_id=account_id,
+        actor=actor,
+        sessions_revoked=revoked,
+    )
+    await db.commit()
+
+
+async def set_roles(
+    db: AsyncSession, account_id: uuid.UUID, roles: list[str], *, actor: str, now: datetime
+) -> Account:
+    """Give the account exactly these roles; each one granted or revoked is audited. Tokens
+    follow from the next sign-in or refresh (see `revoke_role`)."""
+    wanted = {check_role(role) for role in roles}
+    account = await _account(db, account_id)
+    for role in sorted(wanted - set(account.roles)):
+        audit.record(db, Event.ROLE_GRANTED, now=now, account_id=account.id, role=role, actor=actor)
+    for role in sorted(set(account.roles) - wanted):
+        audit.record(db, Event.ROLE_REVOKED, now=now, account_id=account.id, role=role, actor=actor)
+    if wanted != set(account.roles):
+        account.roles = sorted(wanted)
+        account.updated_at = now
+    await db.commit()
+    return account
+
+
 async def grant_role(
     db: AsyncSession, account_id: uuid.UUID, role: str, *, actor: str, now: datetime
 ) -> Account:
     """Add a role; tokens carry it from the account's next sign-in or refresh."""
     role = check_role(role)
     account = await _account(db, account_id)
-    if role not in account.roles:
-        account.roles = sorted({*account.roles, role})
-        account.updated_at = now
-        audit.record(db, Event.ROLE_GRANTED, now=now, account_id=account.id, role=role, actor=actor)
-    await db.commit()
-    return account
+    return await set_roles(db, account.id, [*account.roles, role], actor=actor, now=now)
 
 
 async def revoke_role(
@@ -94,12 +141,8 @@ async def revoke_role(
     way to cut an account off at once."""
     role = check_role(role)
     account = await _account(db, account_id)
-    if role in account.roles:
-        account.roles = sorted(set(account.roles) - {role})
-        account.updated_at = now
-        audit.record(db, Event.ROLE_REVOKED, now=now, account_id=account.id, role=role, actor=actor)
-    await db.commit()
-    return account
+    remaining = [kept for kept in account.roles if kept != role]
+    return await set_roles(db, account.id, remaining, actor=actor, now=now)
 
 
 async def rotate_key(

@@ -7,7 +7,7 @@ auth-service keys revoke KID        # a compromised key: unpublished and replace
 auth-service keys generate-kek      # a fresh KEY_ENCRYPTION_KEY
 auth-service accounts create-admin --email EMAIL [--username NAME] --password-stdin
 auth-service accounts grant-role|revoke-role ACCOUNT ROLE
-auth-service accounts disable|enable ACCOUNT      # ACCOUNT: id, email or username
+auth-service accounts disable|enable|delete ACCOUNT      # ACCOUNT: id, email or username
 auth-service clients create CLIENT_ID --type public|confidential [--grant-types G,...]
     [--scopes S,...] [--redirect-uris URL,...] [--audiences A,...] [--jwks-file PATH]
     [--first-party | --no-first-party] [--access-token-ttl SECONDS]
@@ -43,7 +43,7 @@ def _add_commands(commands: SubParsers) -> None:
     key_revoke.add_argument("kid")
     key_actions.add_parser("generate-kek", help="print a fresh KEY_ENCRYPTION_KEY")
     account_commands = commands.add_parser(
-        "accounts", help="create an admin; grant or revoke a role; disable or enable"
+        "accounts", help="create an admin; grant or revoke a role; disable, enable or delete"
     )
     account_actions = account_commands.add_subparsers(dest="action", required=True)
     create_admin = account_actions.add_parser("create-admin", help="an account with role admin")
@@ -64,6 +64,7 @@ def _add_commands(commands: SubParsers) -> None:
     for action, help_text in (
         ("disable", "refuse every sign-in and refresh; revoke every session"),
         ("enable", "let a disabled account sign in again"),
+        ("delete", "erase an account: its sessions end, its audit events keep ids only"),
     ):
         account_action = account_actions.add_parser(action, help=help_text)
         account_action.add_argument("login", help="account id, email or username")
@@ -98,8 +99,8 @@ def _add_client_commands(commands: Any) -> None:
         "--grant-types",
         type=_comma_separated,
         metavar="G,...",
-        help="client_credentials, password, refresh_token (default: client_credentials for "
-        "a confidential client, password,refresh_token for a public one)",
+        help="authorization_code, client_credentials, password, refresh_token (default: "
+        "client_credentials for a confidential client, password,refresh_token for a public one)",
     )
     create.add_argument(
         "--scopes",
@@ -113,7 +114,8 @@ def _add_client_commands(commands: Any) -> None:
         type=_comma_separated,
         default=[],
         metavar="URL,...",
-        help="exact redirect URIs: https, or http to a loopback address",
+        help="exact redirect URIs: https, or http to a loopback address (authorization_code "
+        "needs one; logout's post_logout_redirect_uri must be one too)",
     )
     create.add_argument(
         "--audiences",

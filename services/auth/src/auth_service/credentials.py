@@ -1,5 +1,6 @@
-"""What a signed-in account does with its credentials: change its password, or sign out of
-every session. Each function is an operation: it commits.
+"""What a signed-in account does with its credentials and sessions: change its password,
+revoke one session or all of them, or erase itself. Each function is an operation: it
+commits.
 
 The current password goes through `sign_in.check_password`, the throttled check a sign-in
 uses: a stolen access token cannot be used to guess it faster than a sign-in could.
@@ -9,14 +10,18 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import audit
+from auth_service import administration, audit
 from auth_service.accounts import PasswordRules
 from auth_service.audit import Event
 from auth_service.clock import utcnow
 from auth_service.models import Account
 from auth_service.passwords import PasswordPolicyError
 from auth_service.sign_in import PasswordAttempt, check_password
-from auth_service.sign_in_sessions import RevokedReason, revoke_account_sessions
+from auth_service.sign_in_sessions import (
+    RevokedReason,
+    revoke_account_sessions,
+    revoke_live_session,
+)
 from auth_service.throttling import ThrottlePolicy
 
 
@@ -87,3 +92,44 @@ async def sign_out_everywhere(
     )
     await db.commit()
     return revoked
+
+
+async def revoke_own_session(
+    db: AsyncSession,
+    account_id: uuid.UUID,
+    session_id: uuid.UUID,
+    *,
+    client_address: str | None,
+) -> bool:
+    """Revoke one of the account's live sessions (the caller's own, too); False, and
+    nothing changed, when it has no such session: another account's is not its to end."""
+    now = utcnow()
+    revoked = await revoke_live_session(db, account_id, session_id, RevokedReason.REVOKED, now)
+    if revoked:
+        audit.record(
+            db,
+            Event.SESSION_REVOKED,
+            now=now,
+            account_id=account_id,
+            client_address=client_address,
+            session_id=str(session_id),
+        )
+    await db.commit()
+    return revoked
+
+
+async def delete_own_account(
+    db: AsyncSession,
+    throttle: ThrottlePolicy,
+    rules: PasswordRules,
+    account: Account,
+    *,
+    password: str,
+    client_address: str | None,
+) -> None:
+    """Erase the account (`administration.delete_account`) once its password is proven,
+    through the throttled check a sign-in uses: `ThrottledError` or `BadCredentialsError`
+    change nothing."""
+    attempt = PasswordAttempt(account.email, password, client_address, "account_deletion")
+    await check_password(db, rules.hasher, throttle, attempt)
+    await administration.delete_account(db, account.id, actor=str(account.id), now=utcnow())

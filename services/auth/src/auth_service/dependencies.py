@@ -13,6 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from auth_service.accounts import PasswordRules
 from auth_service.clock import utcnow
 from auth_service.grants import Issuance
+from auth_service.mail import MailedLinks
 from auth_service.models import Account
 from auth_service.sign_in_sessions import live_session_account
 from auth_service.tokens import AccessTokenClaims, InvalidAccessTokenError, verify_access_token
@@ -30,6 +31,11 @@ async def get_issuance(request: Request) -> Issuance:
 async def get_password_rules(request: Request) -> PasswordRules:
     rules: PasswordRules = request.app.state.password_rules
     return rules
+
+
+async def get_mailed_links(request: Request) -> MailedLinks:
+    links: MailedLinks = request.app.state.mailed_links
+    return links
 
 
 async def client_address(request: Request) -> str | None:
@@ -71,7 +77,20 @@ async def current_caller(
     return Caller(account, claims)
 
 
+ADMIN_ROLE = "admin"
+
+
+async def current_admin(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    """The signed-in account, when it holds the `admin` role now (the stored roles, not the
+    token's: a role revoked a moment ago no longer opens the admin API)."""
+    if ADMIN_ROLE not in caller.account.roles:
+        raise HTTPException(403, "The admin role is required.")
+    return caller
+
+
 IssuanceDep = Annotated[Issuance, Depends(get_issuance)]
+MailedLinksDep = Annotated[MailedLinks, Depends(get_mailed_links)]
 PasswordRulesDep = Annotated[PasswordRules, Depends(get_password_rules)]
 ClientAddress = Annotated[str | None, Depends(client_address)]
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
+CurrentAdmin = Annotated[Caller, Depends(current_admin)]

@@ -1,5 +1,6 @@
-"""The token endpoint's operation and its grants, without HTTP: RFC 6749 §4.3 `password`,
-§6 `refresh_token`, §4.4 `client_credentials`; and the revocation endpoint's (RFC 7009).
+"""The token endpoint's operation and its grants, without HTTP: RFC 6749 §4.1
+`authorization_code` (with PKCE, and an OpenID Connect ID token), §4.3 `password`, §6
+`refresh_token`, §4.4 `client_credentials`; and the revocation endpoint's (RFC 7009).
 Each operation commits.
 
 Every request is a registered client's (`client_auth`), and a client may use only the
@@ -15,12 +16,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import audit, client_auth, sign_in_sessions
+from auth_service import audit, authorization_codes, client_auth, sign_in_sessions
 from auth_service.audit import Event
+from auth_service.authorization_codes import CodeRejectedError
 from auth_service.client_auth import ClientAuthenticator, PresentedCredentials
 from auth_service.clients import RegisteredClient
 from auth_service.clock import utcnow
+from auth_service.id_tokens import issue_id_token
 from auth_service.key_store import SigningKeyStore
+from auth_service.models import Account
 from auth_service.oauth import OAuthError, parse_scope, require
 from auth_service.passwords import PasswordHasher, PasswordWorkBusyError
 from auth_service.sign_in import (
@@ -33,10 +37,11 @@ from auth_service.sign_in_sessions import RefreshTokenRejectedError, SessionPoli
 from auth_service.throttling import ThrottlePolicy
 from auth_service.tokens import TokenIssuer, issue_access_token
 
-GRANT_TYPES = ("password", "refresh_token", "client_credentials")
+GRANT_TYPES = ("authorization_code", "password", "refresh_token", "client_credentials")
 TOKEN_PATH = "/auth/token"  # noqa: S105 - a path
 BAD_CREDENTIALS = "The username or password is incorrect."
 BAD_REFRESH_TOKEN = "The refresh token is invalid, expired or revoked."  # noqa: S105 - a message
+BAD_CODE = "The authorization code is invalid, expired or already used."
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,10 @@ async def token_request(
         username, password = require(form, "username"), require(form, "password")
     elif grant_type == "refresh_token":
         refresh_token = require(form, "refresh_token")
+    elif grant_type == "authorization_code":
+        code = require(form, "code")
+        code_verifier = require(form, "code_verifier")
+        redirect_uri = require(form, "redirect_uri")
     client = await client_auth.authenticate(
         db,
         issuance.clients,
@@ -99,6 +108,10 @@ async def token_request(
         return await password_grant(db, issuance, request, username=username, password=password)
     if grant_type == "refresh_token":
         return await refresh_grant(db, issuance, request, refresh_token=refresh_token)
+    if grant_type == "authorization_code":
+        return await authorization_code_grant(
+            db, issuance, request, code=code, redirect_uri=redirect_uri, verifier=code_verifier
+        )
     return client_credentials_grant(issuance, request)
 
 
@@ -134,6 +147,7 @@ def _token_response(
     session_id: uuid.UUID | None,
     audience: str,
     refresh_token: str | None,
+    email_verified: bool | None = None,
 ) -> dict[str, Any]:
     """RFC 6749 §5.1; `now` is taken after the database work, so `exp` is not short."""
     lifetime = _lifetime(issuance, request.client)
@@ -148,6 +162,7 @@ def _token_response(
         now=utcnow(),
         audience=audience,
         ttl=lifetime,
+        email_verified=email_verified,
     )
     body: dict[str, Any] = {
         "access_token": access_token,
@@ -225,6 +240,7 @@ async def password_grant(
         session_id=issued.session_id,
         audience=audience,
         refresh_token=issued.refresh_token,
+        email_verified=issued.email_verified,
     )
 
 
@@ -270,7 +286,75 @@ async def refresh_grant(
         session_id=issued.session_id,
         audience=audience,
         refresh_token=issued.refresh_token,
+        email_verified=issued.email_verified,
     )
+
+
+async def authorization_code_grant(
+    db: AsyncSession,
+    issuance: Issuance,
+    request: GrantRequest,
+    *,
+    code: str,
+    redirect_uri: str,
+    verifier: str,
+) -> dict[str, Any]:
+    """Exchange a code from the sign-in page (RFC 6749 §4.1.3, RFC 7636 §4.6): spent once,
+    by the client it was issued to, with its redirect URI and PKCE verifier; a replay
+    revokes the session the first exchange started. Starts a session of the client (its
+    refresh token rotates as any other) and, with scope `openid`, adds an ID token."""
+    audience = _audience(issuance, request)
+    keys_ready(issuance.keys)
+    now = utcnow()
+    try:
+        grant = await authorization_codes.redeem_code(
+            db,
+            code,
+            client_id=request.client.id,
+            redirect_uri=redirect_uri,
+            code_verifier=verifier,
+            now=now,
+            client_address=request.client_address,
+        )
+    except CodeRejectedError:
+        await db.commit()  # the code is spent, and a replay's revocation kept
+        raise OAuthError("invalid_grant", BAD_CODE) from None
+    account = await db.get(Account, grant.account_id)
+    # The scopes granted then, less any the client or the service no longer has.
+    scope = " ".join(sorted(set(grant.scope.split()) & _allowed_scopes(issuance, request.client)))
+    if account is None or account.disabled:
+        await db.commit()
+        raise OAuthError("invalid_grant", BAD_CODE)
+    issued = await sign_in_sessions.start_session(
+        db, account, client_id=request.client.id, scope=scope, policy=issuance.sessions, now=now
+    )
+    await authorization_codes.record_issued_session(db, code, issued.session_id)
+    await db.commit()
+    body = _token_response(
+        issuance,
+        request,
+        subject=str(issued.account_id),
+        scope=scope,
+        roles=issued.roles,
+        session_id=issued.session_id,
+        audience=audience,
+        refresh_token=issued.refresh_token,
+    )
+    if "openid" in scope.split():
+        body["id_token"] = issue_id_token(
+            issuance.keys,
+            issuance.issuer,
+            account=account,
+            client_id=request.client.id,
+            scope=scope,
+            nonce=grant.nonce,
+            auth_time=grant.auth_time,
+            access_token=body["access_token"],
+            session_id=issued.session_id,
+            now=utcnow(),
+            ttl=_lifetime(issuance, request.client),
+        )
+    return body
 
 
 def client_credentials_grant(issuance: Issuance, request: GrantRequest) -> dict[str, Any]:

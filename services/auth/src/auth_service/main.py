@@ -10,19 +10,24 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from auth_service import clients, retention
+from auth_service import clients, mail_delivery, retention
 from auth_service.accounts import PasswordRules
+from auth_service.browser_sessions import CookiePolicy
+from auth_service.browser_sign_in import SignInContext
 from auth_service.client_auth import ClientAuthenticator, PublicClientCache
 from auth_service.clients import ClientSecretHasher
 from auth_service.clock import utcnow
+from auth_service.csrf import CsrfProtection
 from auth_service.grants import Issuance
 from auth_service.key_encryption import KeyEncryption
 from auth_service.key_store import SigningKeyStore
 from auth_service.keys import KeyTimings
+from auth_service.mail import MailedLinks, MailSealer, Outbox
+from auth_service.mail_delivery import DeliveryPolicy, MailSender, SmtpSender
 from auth_service.oauth import OAuthError
 from auth_service.passwords import PasswordHasher, PasswordWorkBusyError
 from auth_service.retention import RetentionPolicy
-from auth_service.routes import accounts, oauth, well_known
+from auth_service.routes import accounts, admin, oauth, recovery, sessions, sign_in, well_known
 from auth_service.settings import Settings
 from auth_service.sign_in_sessions import SessionPolicy
 from auth_service.throttling import ThrottlePolicy
@@ -56,6 +61,28 @@ def retention_policy(settings: Settings) -> RetentionPolicy:
         throttle_window=timedelta(seconds=settings.login_throttle_window_seconds),
         sessions=timedelta(seconds=settings.session_retention_seconds),
         audit=timedelta(seconds=settings.audit_retention_seconds),
+    )
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    """How mail is sent, from the settings. A claim outlasts a slow SMTP exchange (connect,
+    STARTTLS, login and the message, each within the timeout)."""
+    return DeliveryPolicy(
+        sender_address=settings.smtp_from,
+        max_attempts=settings.mail_max_attempts,
+        retry_base=timedelta(seconds=settings.mail_retry_base_seconds),
+        claim_for=timedelta(seconds=max(60.0, 5 * settings.smtp_timeout_seconds)),
+    )
+
+
+def smtp_sender(settings: Settings) -> SmtpSender:
+    return SmtpSender(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value(),
+        starttls=settings.smtp_starttls,
+        timeout=settings.smtp_timeout_seconds,
     )
 
 
@@ -95,12 +122,29 @@ async def ensure_default_client(database: Database, settings: Settings) -> None:
         )
 
 
+def sign_in_context(settings: Settings, issuance: Issuance) -> SignInContext:
+    """The hosted sign-in page's settings: code lifetime, cookies, CSRF key."""
+    session_ttl = timedelta(seconds=settings.sign_in_session_ttl_seconds)
+    cookie = CookiePolicy.for_public_url(settings.public_url, session_ttl, "signin")
+    csrf_cookie = CookiePolicy.for_public_url(settings.public_url, session_ttl, "signin-csrf")
+    return SignInContext(
+        issuance=issuance,
+        code_ttl=timedelta(seconds=settings.authorization_code_ttl_seconds),
+        cookie=cookie,
+        csrf=CsrfProtection.of(settings.key_encryption_key.get_secret_value(), csrf_cookie.name),
+    )
+
+
 def create_app(
-    settings: Settings | None = None, *, password_hasher: PasswordHasher | None = None
+    settings: Settings | None = None,
+    *,
+    password_hasher: PasswordHasher | None = None,
+    mail_sender: MailSender | None = None,
 ) -> FastAPI:
     """Build the app: its routes under `/auth`, the key set and discovery under `/.well-known`.
 
-    `password_hasher` replaces the one the settings describe (tests count its checks).
+    `password_hasher` replaces the one the settings describe (tests count its checks), and
+    `mail_sender` the SMTP server (tests keep the messages).
     """
     settings = settings or Settings()
     database = Database(settings.database_url, sqlite_pool_size=1)
@@ -148,6 +192,23 @@ def create_app(
         ),
     )
 
+    outbox = Outbox(
+        MailSealer(settings.key_encryption_key.get_secret_value()), settings.link_base_url
+    )
+    links = MailedLinks(
+        outbox,
+        token_ttl=timedelta(seconds=settings.email_token_ttl_seconds),
+        # The last free request is answered and sets the wait the next one meets.
+        throttle=ThrottlePolicy(
+            free_per_pair=settings.mail_free_requests_per_recipient - 1,
+            free_per_address=settings.mail_free_requests_per_address - 1,
+            free_per_login=settings.mail_free_requests_per_recipient,
+            base_seconds=min(60.0, settings.login_throttle_max_seconds),
+            max_seconds=settings.login_throttle_max_seconds,
+            window_seconds=settings.login_throttle_window_seconds,
+        ),
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
@@ -164,6 +225,15 @@ def create_app(
             except Exception as exc:
                 log.warning("default_client_not_ensured", error=type(exc).__name__)
         tasks = [asyncio.create_task(keys.keep_fresh(settings.key_refresh_seconds))]
+        if settings.mail_poll_seconds:
+            delivering = mail_delivery.keep_delivering(
+                database,
+                outbox.sealer,
+                mail_sender or smtp_sender(settings),
+                delivery_policy(settings),
+                settings.mail_poll_seconds,
+            )
+            tasks.append(asyncio.create_task(delivering))
         if settings.purge_interval_seconds:
             purging = retention.keep_purging(
                 database, retention_policy(settings), settings.purge_interval_seconds
@@ -185,7 +255,14 @@ def create_app(
             "Accounts, RS256 access tokens (RFC 9068), rotating refresh tokens, registered "
             "clients (client_credentials, token introspection)."
         ),
-        routers=[accounts.router, oauth.router],
+        routers=[
+            accounts.router,
+            recovery.router,
+            sessions.router,
+            admin.router,
+            oauth.router,
+            sign_in.router,
+        ],
         lifespan=lifespan,
         body_refusal=_body_too_large,
         shedding=_overloaded,
@@ -194,6 +271,8 @@ def create_app(
         error_handlers={OAuthError: _oauth_error, PasswordWorkBusyError: _password_work_busy},
     )
     app.state.issuance = issuance
+    app.state.sign_in = sign_in_context(settings, issuance)
+    app.state.mailed_links = links
     app.state.password_rules = PasswordRules(hasher, settings.password_min_score)
     app.include_router(well_known.router)
     return app

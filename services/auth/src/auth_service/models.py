@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -43,6 +44,8 @@ class Account(Base):
     password_hash: Mapped[str] = mapped_column(String(60))
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set by a verification link mailed to `email` (`email_tokens.verify_email`).
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     password_changed_at: Mapped[datetime]
@@ -61,10 +64,44 @@ class SignInSession(Base):
     client_id: Mapped[str | None] = mapped_column(String(64))
     scope: Mapped[str] = mapped_column(String(1024))
     created_at: Mapped[datetime]
+    # When a refresh token of it was last spent (its start, until then); shown to its owner.
+    last_used_at: Mapped[datetime | None]
     # Indexed for the retention purge, which deletes sessions ended long enough ago.
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(index=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
+    # `token`: a client's session (refresh tokens). `browser`: the hosted sign-in page's
+    # session, named by a cookie whose SHA-256 is `cookie_hash`; it issues authorization
+    # codes, never tokens, and its `created_at` is the `auth_time` of what it issues.
+    kind: Mapped[str] = mapped_column(String(8), server_default="token")
+    cookie_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True, index=True)
+
+
+class AuthorizationCode(Base):
+    """An authorization code (RFC 6749 §4.1) and the request it answers; only its SHA-256 is
+    stored. Spent by one compare-and-set on `used_at`; a second use revokes the session
+    the first one started (`issued_session_id`)."""
+
+    __tablename__ = "authorization_codes"
+
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(1024))
+    nonce: Mapped[str | None] = mapped_column(String(512))
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # The browser sign-in session it came from (`auth_time` is that session's start).
+    browser_session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("session_families.id", ondelete="CASCADE")
+    )
+    auth_time: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # the retention purge
+    used_at: Mapped[datetime | None]
+    # The client's session its exchange started: revoked if the code is replayed.
+    issued_session_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("session_families.id", ondelete="SET NULL")
+    )
 
 
 class RefreshToken(Base):
@@ -193,3 +230,45 @@ class AuditEvent(Base):
     client_address: Mapped[str | None] = mapped_column(String(64))
     client_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class EmailToken(Base):
+    """A single-use token mailed to an account's address: to verify it, or to reset the
+    password. Only its SHA-256 is stored; `used_at` is set by the compare-and-set that
+    spends it."""
+
+    __tablename__ = "email_tokens"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('verify_email', 'reset_password')", name="purpose"),
+    )
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # the retention purge
+    used_at: Mapped[datetime | None]
+
+
+class MailMessage(Base):
+    """A message of the mail outbox, written in the transaction of the change that causes
+    it and sent by the delivery worker (`mail_delivery`), which claims it first."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    recipient: Mapped[str] = mapped_column(String(254))
+    # Subject and bodies, sealed under KEY_ENCRYPTION_KEY (they may carry a single-use
+    # token); erased once the message is sent or given up on.
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(index=True)  # the retention purge
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When it is due next; None once sent or given up on (the worker's index).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    # A worker's claim: no other sends it before then.
+    claimed_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(200))

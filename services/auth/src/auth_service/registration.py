@@ -3,7 +3,8 @@ admin API to come) apply before anything is stored.
 
 - a client id of 1-64 URL-safe characters (no ':', which HTTP Basic would split on);
 - grant types this service knows; `client_credentials` for confidential clients only
-  (RFC 6749 §4.4), `refresh_token` only beside a grant that starts a session;
+  (RFC 6749 §4.4), `refresh_token` only beside a grant that starts a session,
+  `authorization_code` only with a redirect URI;
 - scopes among those that exist (SCOPES);
 - redirect URIs absolute, without a fragment (RFC 6749 §3.1.2), https, or http to a
   loopback address only (RFC 8252 §7.3);
@@ -26,9 +27,9 @@ from jwt.exceptions import InvalidKeyError
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$"
 _CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
 CLIENT_TYPES = ("public", "confidential")
-GRANT_TYPES = ("client_credentials", "password", "refresh_token")
+GRANT_TYPES = ("authorization_code", "client_credentials", "password", "refresh_token")
 # Grants that start a session, which `refresh_token` then continues.
-SESSION_GRANTS = frozenset({"password"})
+SESSION_GRANTS = frozenset({"authorization_code", "password"})
 # Client assertions (RFC 7523) are checked with these algorithms only, each pinned to its
 # kind of key.
 ASSERTION_ALGORITHMS = {"RS256": "RSA", "PS256": "RSA", "ES256": "EC"}
@@ -122,12 +123,17 @@ def registration(
             "it may shorten ACCESS_TOKEN_TTL_SECONDS, never lengthen it (a retired signing key "
             "is published only that long after its last token).",
         )
+    checked_redirect_uris = tuple(check_redirect_uri(uri) for uri in _unique(redirect_uris))
+    if "authorization_code" in grants and not checked_redirect_uris:
+        raise InvalidClientFieldError(
+            "redirect_uris", "The authorization_code grant needs at least one redirect URI."
+        )
     return ClientRegistration(
         client_id=client_id,
         type=client_type,
         grant_types=grants,
         scopes=scope_set,
-        redirect_uris=tuple(check_redirect_uri(uri) for uri in _unique(redirect_uris)),
+        redirect_uris=checked_redirect_uris,
         audiences=tuple(_audience(audience) for audience in _unique(audiences)),
         jwks=None if jwks is None else check_jwks(jwks),
         access_token_ttl_seconds=access_token_ttl_seconds,
@@ -155,7 +161,8 @@ def _grant_types(grant_types: list[str], confidential: bool) -> frozenset[str]:
         )
     if "refresh_token" in grants and not grants & SESSION_GRANTS:
         raise InvalidClientFieldError(
-            "grant_types", "refresh_token continues a session: it needs the password grant too."
+            "grant_types",
+            "refresh_token continues a session: it needs authorization_code or password too.",
         )
     return grants
 

@@ -7,7 +7,9 @@ periodic task in every replica.
 - sessions ended (revoked or expired) for longer than the session retention;
 - audit events older than the audit retention;
 - client secrets past their rotation grace, and the `jti`s of client assertions once the
-  assertions have expired (they are refused by their `exp` from then on).
+  assertions have expired (they are refused by their `exp` from then on);
+- mailed tokens once expired (spent or not), and outbox messages sent or given up on for
+  longer than the session retention.
 
 Safe with several replicas: deletes go in batches, each its own transaction, and on
 PostgreSQL each batch first takes a transaction-scoped advisory lock, so one replica purges
@@ -26,8 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth_service.clock import utcnow
 from auth_service.models import (
     AuditEvent,
+    AuthorizationCode,
     ClientSecret,
+    EmailToken,
     LoginThrottle,
+    MailMessage,
     RefreshToken,
     SignInSession,
     UsedClientAssertion,
@@ -60,6 +65,9 @@ class Purged:
     audit_events: int = 0
     client_secrets: int = 0
     client_assertions: int = 0
+    authorization_codes: int = 0
+    email_tokens: int = 0
+    mail_messages: int = 0
     skipped: bool = field(default=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -82,6 +90,12 @@ def _purges(policy: RetentionPolicy, now: datetime) -> list[tuple[str, tuple[Any
             ),
         ),
         ("refresh_tokens", (RefreshToken.id,), RefreshToken.expires_at < session_cutoff),
+        # Kept as long as ended sessions, so that a late replay still finds what to revoke.
+        (
+            "authorization_codes",
+            (AuthorizationCode.code_hash,),
+            AuthorizationCode.expires_at < session_cutoff,
+        ),
         (
             "sessions",
             (SignInSession.id,),
@@ -96,6 +110,12 @@ def _purges(policy: RetentionPolicy, now: datetime) -> list[tuple[str, tuple[Any
             "client_assertions",
             (UsedClientAssertion.client_id, UsedClientAssertion.jti),
             UsedClientAssertion.expires_at < now,
+        ),
+        ("email_tokens", (EmailToken.token_hash,), EmailToken.expires_at < now),
+        (
+            "mail_messages",
+            (MailMessage.id,),
+            (MailMessage.created_at < session_cutoff) & MailMessage.next_attempt_at.is_(None),
         ),
     ]
 

@@ -38,13 +38,19 @@ class Settings(ServiceSettings):
     # Access tokens (RFC 9068): lifetime (the audience is a shared setting), and the scopes
     # that exist (a client is registered with some of them).
     access_token_ttl_seconds: int = Field(900, ge=60, le=86_400)
-    scopes: str = Field("profile users:read", min_length=1)
+    scopes: str = Field("openid email profile users:read", min_length=1)
 
     # Clients: the public client a request naming none is (created at start, with these
     # scopes), and how long a rotated-out client secret keeps working.
     default_client_id: str = Field("public", pattern=CLIENT_ID_PATTERN)
     default_client_scopes: str = "profile"
     client_secret_rotation_grace_seconds: int = Field(86_400, ge=0)
+
+    # Browser sign-in (OpenID Connect): an authorization code's lifetime (RFC 6749 §4.1.2
+    # says short; never more than a minute), and the hosted page's sign-in session's, after
+    # which the page asks for the password again.
+    authorization_code_ttl_seconds: int = Field(60, ge=1, le=60)
+    sign_in_session_ttl_seconds: int = Field(12 * 3600, ge=60)
 
     # Refresh tokens: unused for `idle` seconds they lapse; a session never outlives `absolute`.
     refresh_token_idle_ttl_seconds: int = Field(14 * 86_400, ge=60)
@@ -78,6 +84,32 @@ class Settings(ServiceSettings):
     purge_interval_seconds: float = Field(3600, ge=0)
     session_retention_seconds: int = Field(7 * 86_400, ge=0)
     audit_retention_seconds: int = Field(365 * 86_400, ge=0)
+
+    # Mail (mail.py, mail_delivery.py): the SMTP server (STARTTLS when SMTP_STARTTLS), the
+    # sender address, and the delivery worker's polling interval (0: no worker in this
+    # process), attempts and first retry delay (doubling on each failure, up to an hour).
+    # The development default is the mail sink `make run` starts.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(8025, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = Field("Auth <no-reply@example.com>", min_length=3)
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(10, gt=0, le=120)
+    mail_poll_seconds: float = Field(1, ge=0)
+    mail_max_attempts: int = Field(8, ge=1, le=50)
+    mail_retry_base_seconds: float = Field(5, gt=0)
+    # Mailed links: verification and password reset pages of the platform's app, which post
+    # the token to this API; a link is `<base>/verify-email?token=…` or
+    # `<base>/reset-password?token=…`. Empty: PUBLIC_URL.
+    email_link_base_url: str = ""
+    # How long a mailed token works (at most 30 minutes), and how many links (reset or
+    # verification) one email address and one client address may ask for before each
+    # further request waits (doubling from a minute, up to LOGIN_THROTTLE_MAX_SECONDS;
+    # forgotten after LOGIN_THROTTLE_WINDOW_SECONDS without a request).
+    email_token_ttl_seconds: int = Field(1800, ge=60, le=1800)
+    mail_free_requests_per_recipient: int = Field(3, ge=1)
+    mail_free_requests_per_address: int = Field(20, ge=1)
 
     @model_validator(mode="after")
     def _refuse_inconsistent_timings_and_development_secrets(self) -> Self:
@@ -120,6 +152,11 @@ class Settings(ServiceSettings):
     def default_client_scope_set(self) -> frozenset[str]:
         """The default public client's scopes."""
         return frozenset(self.default_client_scopes.split())
+
+    @property
+    def link_base_url(self) -> str:
+        """Where mailed links point: EMAIL_LINK_BASE_URL, or PUBLIC_URL."""
+        return (self.email_link_base_url or self.public_url).rstrip("/")
 
     @property
     def hash_threads(self) -> int:

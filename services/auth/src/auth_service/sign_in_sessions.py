@@ -41,6 +41,10 @@ class RevokedReason(StrEnum):
     LOGOUT_ALL = "logout_all"
     ACCOUNT_DISABLED = "account_disabled"
     CLIENT_DELETED = "client_deleted"
+    ACCOUNT_DELETED = "account_deleted"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name
+    SIGNED_OUT = "signed_out"
+    CODE_REPLAYED = "code_replayed"
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class IssuedSession:
     scope: str
     roles: list[str]
     refresh_token: str
+    email_verified: bool = False
 
 
 class RefreshTokenRejectedError(Exception):
@@ -116,12 +121,15 @@ async def start_session(
             client_id=client_id,
             scope=scope,
             created_at=now,
+            last_used_at=now,
             expires_at=expires_at,
         )
     )
     row, token = _new_token(session_id, None, min(now + policy.idle_ttl, expires_at), now)
     await db.execute(_INSERT_TOKEN, [row])
-    return IssuedSession(session_id, account.id, scope, list(account.roles), token)
+    return IssuedSession(
+        session_id, account.id, scope, list(account.roles), token, account.email_verified
+    )
 
 
 def _of_session(column: str, type_: TypeEngine[Any], source: str = "session_families") -> Any:
@@ -144,6 +152,11 @@ _RETURNED = (
     _of_session(
         "accounts.roles",
         Account.roles.type,
+        "session_families JOIN accounts ON accounts.id = session_families.account_id",
+    ),
+    _of_session(
+        "accounts.email_verified",
+        Account.email_verified.type,
         "session_families JOIN accounts ON accounts.id = session_families.account_id",
     ),
 )
@@ -179,6 +192,12 @@ def _compare_and_set(*, or_unnamed: bool) -> Update:
 
 
 _SPEND = {True: _compare_and_set(or_unnamed=True), False: _compare_and_set(or_unnamed=False)}
+_TOUCH_SESSION = (
+    update(SignInSession)
+    .where(SignInSession.id == bindparam("session"))
+    .values(last_used_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
 
 
 def _same_client(session_client: str | None, client_id: str, or_unnamed: bool) -> bool:
@@ -202,8 +221,9 @@ async def rotate_refresh_token(
     The token's session must be `client_id`'s; with `or_unnamed` (the default client) a
     session stored without a client id (started before clients were registered) is too.
 
-    Two statements on the hot path: the compare-and-set, which also returns (as scalar
-    subqueries) what the access token needs, then the successor's INSERT. A token that was
+    Three statements on the hot path: the compare-and-set, which also returns (as scalar
+    subqueries) what the access token needs, the successor's INSERT, and the session's
+    `last_used_at` (by primary key). A token that was
     already spent revokes its session, and so does a live one of a disabled account: the
     error is raised with that revocation written, for the caller to commit. A token
     presented by another client than its session's changes nothing.
@@ -217,12 +237,15 @@ async def rotate_refresh_token(
         await _explain_refusal(db, token_hash, client_id, or_unnamed, now, client_address)
         raise AssertionError("unreachable")  # _explain_refusal always raises
 
-    token_id, session_id, session_expires_at, scope, account_id, roles = spent
+    token_id, session_id, session_expires_at, scope, account_id, roles, email_verified = spent
     row, new_token = _new_token(
         session_id, token_id, min(now + policy.idle_ttl, session_expires_at), now
     )
     await db.execute(_INSERT_TOKEN, [row])
-    return IssuedSession(session_id, account_id, scope, list(roles), new_token)
+    await db.execute(_TOUCH_SESSION, {"session": session_id, "now": now})
+    return IssuedSession(
+        session_id, account_id, scope, list(roles), new_token, bool(email_verified)
+    )
 
 
 async def _explain_refusal(
@@ -355,6 +378,61 @@ async def revoke_account_sessions(
         statement = statement.where(SignInSession.id != keep)
     result = await db.execute(statement)
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _live(now: datetime) -> tuple[Any, ...]:
+    """A session that can still be continued: not revoked, not past its absolute lifetime,
+    and holding an unspent refresh token that has not lapsed; or a browser sign-in session
+    (`browser_sessions`: a cookie, no refresh tokens) neither revoked nor expired."""
+    usable_token = (
+        select(RefreshToken.id)
+        .where(
+            RefreshToken.family_id == SignInSession.id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.expires_at > now,
+        )
+        .exists()
+    )
+    return (
+        SignInSession.revoked_at.is_(None),
+        SignInSession.expires_at > now,
+        or_(usable_token, SignInSession.kind == "browser"),
+    )
+
+
+async def live_sessions(
+    db: AsyncSession, account_id: uuid.UUID, now: datetime
+) -> list[SignInSession]:
+    """The account's live sessions, the most recently used first."""
+    found = await db.scalars(
+        select(SignInSession)
+        .where(SignInSession.account_id == account_id, *_live(now))
+        .order_by(SignInSession.last_used_at.desc(), SignInSession.id)
+    )
+    return list(found)
+
+
+async def revoke_live_session(
+    db: AsyncSession,
+    account_id: uuid.UUID,
+    session_id: uuid.UUID,
+    reason: RevokedReason,
+    now: datetime,
+) -> bool:
+    """Revoke one live session of the account; False (nothing changed) when the account
+    has no such live session, whoever else's it may be."""
+    result = await db.execute(
+        update(SignInSession)
+        .where(
+            SignInSession.id == session_id,
+            SignInSession.account_id == account_id,
+            SignInSession.revoked_at.is_(None),
+            SignInSession.expires_at > now,
+        )
+        .values(revoked_at=now, revoked_reason=reason.value)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def live_session_account(

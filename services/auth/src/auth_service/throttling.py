@@ -133,6 +133,22 @@ class ClientKeys:
         return cls(pair=_hashed("client-pair", client_id, address), address=address)
 
 
+@dataclass(frozen=True)
+class MailKeys:
+    """The throttle keys of a request that mails a link: the email address it names (the
+    same key whether an account has it or not) and the client address."""
+
+    recipient: str
+    address: str
+
+    @classmethod
+    def of(cls, normalized_email: str, client_address: str | None) -> "MailKeys":
+        return cls(
+            recipient=_hashed("mail-recipient", normalized_email),
+            address=f"mail-{address_key(client_address)}",
+        )
+
+
 class ThrottledError(Exception):
     """The attempt was refused before any password check; retry after `retry_after` s."""
 
@@ -315,3 +331,18 @@ async def count_client_failure(
     that address after `free_per_pair` failures, the address after `free_per_address`."""
     for key, free in ((keys.pair, policy.free_per_pair), (keys.address, policy.free_per_address)):
         await _count(db, key, policy, now, free=free, refuse_while_blocked=True)
+
+
+async def count_mail_request(
+    db: AsyncSession, keys: MailKeys, policy: ThrottlePolicy, now: datetime
+) -> None:
+    """Count a request that mails a link, or raise `ThrottledError` (the caller rolls back):
+    an email address after `free_per_pair` requests, a client address after
+    `free_per_address`, then waits doubling from `base` up to `max` seconds."""
+    for key, free in (
+        (keys.recipient, policy.free_per_pair),
+        (keys.address, policy.free_per_address),
+    ):
+        counted = await _count(db, key, policy, now, free=free, refuse_while_blocked=True)
+        if counted is None:
+            raise ThrottledError(await _retry_after(db, [keys.recipient, keys.address], now))

@@ -53,11 +53,13 @@ def issue_access_token(
     now: datetime,
     audience: str | None = None,
     ttl: timedelta | None = None,
+    email_verified: bool | None = None,
 ) -> str:
     """Sign an RFC 9068 access token with the key that is active at `now`.
 
-    A person's token names its session (`sid`); a service's own (`client_credentials`) has
-    none, and its `sub` is its client id. `audience` and `ttl` default to the issuer's; a
+    A person's token names its session (`sid`) and says whether the account's address is
+    verified (`email_verified`); a service's own (`client_credentials`) has neither, and its
+    `sub` is its client id. `audience` and `ttl` default to the issuer's; a
     longer `ttl` than the issuer's is cut to it (retired keys are published that long).
     """
     key = keys.signing_key(now)
@@ -77,6 +79,8 @@ def issue_access_token(
     if session_id is not None:
         # The session (refresh token family) it belongs to, as OpenID Connect names it.
         claims["sid"] = str(session_id)
+    if email_verified is not None:
+        claims["email_verified"] = email_verified
     return jwt.encode(
         claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": TOKEN_TYPE}
     )

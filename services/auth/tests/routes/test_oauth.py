@@ -22,7 +22,8 @@ pytestmark = pytest.mark.anyio
         (b"grant_type=password&password=b", None, "invalid_request"),
         # The default client is public, registered for password and refresh_token only.
         (b"grant_type=client_credentials", None, "unauthorized_client"),
-        (b"grant_type=authorization_code&code=x", None, "unsupported_grant_type"),
+        (b"grant_type=authorization_code&code=x", None, "invalid_request"),
+        (b"grant_type=device_code&code=x", None, "unsupported_grant_type"),
         (b"grant_type=refresh_token&refresh_token=not-one-of-ours", None, "invalid_grant"),
         (b"grant_type=refresh_token&refresh_token=" + b"A" * 43, None, "invalid_grant"),
         (b"grant_type=password&username=a&password=b&scope=admin", None, "invalid_scope"),

@@ -49,7 +49,23 @@ async def test_discovery_urls_are_absolute_and_built_from_the_issuer(
     assert document["token_endpoint"] == f"{issuer}/auth/token"
     assert document["revocation_endpoint"] == f"{issuer}/auth/revoke"
     assert document["introspection_endpoint"] == f"{issuer}/auth/introspect"
-    assert document["grant_types_supported"] == ["password", "refresh_token", "client_credentials"]
+    assert document["grant_types_supported"] == [
+        "authorization_code",
+        "password",
+        "refresh_token",
+        "client_credentials",
+    ]
+    assert document["authorization_endpoint"] == f"{issuer}/auth/authorize"
+    assert document["userinfo_endpoint"] == f"{issuer}/auth/userinfo"
+    assert document["end_session_endpoint"] == f"{issuer}/auth/logout"
+    assert document["response_types_supported"] == ["code"]
+    assert document["code_challenge_methods_supported"] == ["S256"]
+    assert document["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert document["subject_types_supported"] == ["public"]
+    assert document["authorization_response_iss_parameter_supported"] is True
+    assert {"sub", "email", "email_verified", "preferred_username"} <= set(
+        document["claims_supported"]
+    )
     methods = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
     assert document["token_endpoint_auth_methods_supported"] == methods
     assert document["revocation_endpoint_auth_methods_supported"] == methods
@@ -58,7 +74,7 @@ async def test_discovery_urls_are_absolute_and_built_from_the_issuer(
     for endpoint in ("token", "revocation", "introspection"):
         algorithms = document[f"{endpoint}_endpoint_auth_signing_alg_values_supported"]
         assert algorithms == ["RS256", "PS256", "ES256"]
-    assert document["scopes_supported"] == ["profile", "users:read"]
+    assert document["scopes_supported"] == ["email", "openid", "profile", "users:read"]
 
 
 async def test_swagger_authorize_points_at_the_token_endpoint(shared_client: AsyncClient) -> None:
@@ -87,6 +103,7 @@ async def test_the_openapi_document_lists_client_authentication_and_introspectio
     token = schema["paths"]["/auth/token"]["post"]
     grant_types = token["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
     assert grant_types["properties"]["grant_type"]["enum"] == [
+        "authorization_code",
         "password",
         "refresh_token",
         "client_credentials",

@@ -76,7 +76,7 @@ async def json_body(request: Request) -> None:
 JsonBody = Depends(json_body)
 
 
-def _field_problem(status_code: int, field: str, message: str, rule: str) -> Response:
+def field_problem(status_code: int, field: str, message: str, rule: str) -> Response:
     return problem(
         status_code, message, errors=[{"field": field, "message": message, "type": rule}]
     )
@@ -110,9 +110,9 @@ async def register(
             client_address=address,
         )
     except InvalidAccountFieldError as exc:
-        return _field_problem(422, exc.field, str(exc), f"invalid_{exc.field}")
+        return field_problem(422, exc.field, str(exc), f"invalid_{exc.field}")
     except PasswordPolicyError as exc:
-        return _field_problem(422, "password", str(exc), exc.rule)
+        return field_problem(422, "password", str(exc), exc.rule)
     except AccountTakenError as exc:
         return problem(409, f"This {exc.field} is already registered.", field=exc.field)
     return AccountOut.model_validate(account, from_attributes=True)
@@ -159,7 +159,7 @@ async def change_password(
     except BadCredentialsError:
         return problem(403, "The current password is incorrect.")
     except PasswordPolicyError as exc:
-        return _field_problem(422, "new_password", str(exc), exc.rule)
+        return field_problem(422, "new_password", str(exc), exc.rule)
     return Response(status_code=204)
 
 

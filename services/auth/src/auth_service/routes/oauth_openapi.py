@@ -119,6 +119,15 @@ TOKEN_FORM = _form(
         "username": {**_TEXT, "description": "email or username (password grant)"},
         "password": {**_TEXT, "format": "password", "description": "password grant"},
         "refresh_token": {**_TEXT, "description": "refresh_token grant"},
+        "code": {**_TEXT, "description": "authorization_code grant: the code from the redirect"},
+        "redirect_uri": {
+            **_TEXT,
+            "description": "authorization_code grant: the redirect URI the code was sent to",
+        },
+        "code_verifier": {
+            **_TEXT,
+            "description": "authorization_code grant: the PKCE verifier (RFC 7636)",
+        },
         "scope": {
             "type": "string",
             "pattern": f"^({_SCOPE_WORD}( {_SCOPE_WORD})*)?$",
@@ -132,7 +141,7 @@ TOKEN_FORM = _form(
 TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "RFC 6749 §5.1: the access token, and its refresh token (none for "
-        "client_credentials)",
+        "client_credentials); for authorization_code with scope `openid`, an ID token",
         "headers": _NO_STORE,
         "content": {
             "application/json": {
@@ -145,13 +154,18 @@ TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
                         "expires_in": {"type": "integer", "minimum": 1},
                         "refresh_token": {"type": "string"},
                         "scope": {"type": "string"},
+                        "id_token": {
+                            "type": "string",
+                            "description": "OpenID Connect ID token: a JWT, header `typ` `JWT`",
+                        },
                     },
                 }
             }
         },
     },
     400: _oauth_error(
-        "`invalid_request`, `invalid_grant` (wrong credentials, a spent refresh token), "
+        "`invalid_request`, `invalid_grant` (wrong credentials, a spent refresh token, a "
+        "spent, expired or mismatched authorization code), "
         "`unauthorized_client` (a grant the client is not registered for), "
         "`unsupported_grant_type`, `invalid_scope` or `invalid_target` (RFC 8707)"
     ),

@@ -5,9 +5,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from auth_service.authorization import PROMPTS
 from auth_service.client_auth import AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from auth_service.dependencies import IssuanceDep
 from auth_service.grants import GRANT_TYPES, REVOKE_PATH, TOKEN_PATH
+from auth_service.id_tokens import CLAIMS_SUPPORTED
 from auth_service.introspection import INTROSPECT_PATH
 from auth_service.jwk import ALGORITHM
 from auth_service.key_store import SigningKeyStore
@@ -18,6 +20,9 @@ from service_kit.problems import problem
 router = APIRouter(prefix="/.well-known", tags=["discovery"])
 
 JWKS_PATH = "/.well-known/jwks.json"
+AUTHORIZE_PATH = "/auth/authorize"
+USERINFO_PATH = "/auth/userinfo"
+LOGOUT_PATH = "/auth/logout"
 # RFC 7517 registers application/jwk-set+json; stock clients expect plain JSON, as the
 # large identity providers serve it.
 JWKS_MEDIA_TYPE = "application/json"
@@ -85,9 +90,18 @@ def discovery_document(issuer: str, scopes: list[str]) -> dict[str, Any]:
         "token_endpoint": f"{issuer}{TOKEN_PATH}",
         "revocation_endpoint": f"{issuer}{REVOKE_PATH}",
         "introspection_endpoint": f"{issuer}{INTROSPECT_PATH}",
+        "authorization_endpoint": f"{issuer}{AUTHORIZE_PATH}",
+        "userinfo_endpoint": f"{issuer}{USERINFO_PATH}",
+        "end_session_endpoint": f"{issuer}{LOGOUT_PATH}",
         "grant_types_supported": list(GRANT_TYPES),
-        # No authorization endpoint: no response type is supported.
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": list(PROMPTS),
+        "authorization_response_iss_parameter_supported": True,
+        "id_token_signing_alg_values_supported": [ALGORITHM],
+        "subject_types_supported": ["public"],
+        "claims_supported": list(CLAIMS_SUPPORTED),
         "scopes_supported": scopes,
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": signing_algorithms,
@@ -96,7 +110,7 @@ def discovery_document(issuer: str, scopes: list[str]) -> dict[str, Any]:
         # Introspection is for confidential clients only: `none` is not among its methods.
         "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
         "introspection_endpoint_auth_signing_alg_values_supported": signing_algorithms,
-        # Access tokens are RFC 9068 JWTs signed with this algorithm only (no ID tokens).
+        # Access tokens are RFC 9068 JWTs signed with this algorithm only, as ID tokens are.
         "access_token_signing_alg_values_supported": [ALGORITHM],
         "service_documentation": f"{issuer}/auth/docs",
     }
