@@ -26,7 +26,8 @@ FAST: dict[str, Any] = {
     "jwks_max_age_seconds": 0,
     "key_refresh_seconds": 0.05,
     "key_publish_delay_seconds": 0.3,
-    "mail_poll_seconds": 0.05,
+    # Prompt, but not so often that the poll competes with requests for SQLite's connection.
+    "mail_poll_seconds": 0.1,
 }
 
 

@@ -61,6 +61,7 @@ def fuzzer_tokens(fuzzed_stack: Stack) -> dict[str, str]:
             "FUZZ_ACCESS_TOKEN": _signed_in(gateway, fuzzed_stack),
             "FUZZ_ADMIN_TOKEN": _signed_in(gateway, fuzzed_stack, role="admin"),
             "FUZZ_LEAVER_TOKEN": _signed_in(gateway, fuzzed_stack),
+            "FUZZ_SESSIONS_TOKEN": _signed_in(gateway, fuzzed_stack),
             "FUZZ_AUTH_ADMIN_TOKEN": _signed_in(gateway, fuzzed_stack, role="admin"),
         }
 

@@ -10,6 +10,7 @@ can send it twice, with the same Message-ID, by which mail servers and clients d
 """
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -227,13 +228,17 @@ async def keep_delivering(
     sender: MailSender,
     policy: DeliveryPolicy,
     interval: float,
+    stop: asyncio.Event,
 ) -> None:
-    """Deliver what is due every `interval` seconds, for as long as the service runs.
-
-    The first round waits one interval, as the purge does: a process (or a Lambda
-    environment) that starts and stops at once never leaves a query behind its loop."""
+    """Deliver what is due every `interval` seconds until `stop` is set; a round under way
+    then finishes (a message being sent is marked, not left claimed, and no query is
+    abandoned in flight). The first round waits too: nothing is due before start-up is
+    over, and on Lambda, whose loop runs only during invocations, less is left running."""
     while True:
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+        if stop.is_set():
+            return
         try:
             await deliver_due(database, sealer, sender, policy)
         except Exception as exc:  # the database may be down: try again next round

@@ -225,15 +225,19 @@ def create_app(
             except Exception as exc:
                 log.warning("default_client_not_ensured", error=type(exc).__name__)
         tasks = [asyncio.create_task(keys.keep_fresh(settings.key_refresh_seconds))]
+        stop_delivering = asyncio.Event()
+        delivering = None
         if settings.mail_poll_seconds:
-            delivering = mail_delivery.keep_delivering(
-                database,
-                outbox.sealer,
-                mail_sender or smtp_sender(settings),
-                delivery_policy(settings),
-                settings.mail_poll_seconds,
+            delivering = asyncio.create_task(
+                mail_delivery.keep_delivering(
+                    database,
+                    outbox.sealer,
+                    mail_sender or smtp_sender(settings),
+                    delivery_policy(settings),
+                    settings.mail_poll_seconds,
+                    stop_delivering,
+                )
             )
-            tasks.append(asyncio.create_task(delivering))
         if settings.purge_interval_seconds:
             purging = retention.keep_purging(
                 database, retention_policy(settings), settings.purge_interval_seconds
@@ -242,6 +246,12 @@ def create_app(
         try:
             yield
         finally:
+            if delivering is not None:
+                # Let a round under way finish (each SMTP step has its timeout), then go;
+                # a timeout (the round is cancelled) or a failure does not stop the shutdown.
+                stop_delivering.set()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(delivering, 5 * settings.smtp_timeout_seconds)
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

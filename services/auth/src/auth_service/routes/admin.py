@@ -38,6 +38,7 @@ class AdminAccount(BaseModel):
     username: str | None
     roles: list[str]
     disabled: bool
+    email_verified: bool
     created_at: datetime
     updated_at: datetime
 

@@ -57,6 +57,7 @@ def _throttled(exc: ThrottledError) -> Response:
 @router.post(
     "/email/verify/request",
     status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
     response_model=None,
     responses=problem_responses(429),
 )
@@ -92,6 +93,7 @@ async def verify_email(body: TokenRequest, db: DbSession, address: ClientAddress
 @router.post(
     "/password/forgot",
     status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
     response_model=None,
     dependencies=[JsonBody],
     responses=problem_responses(415, 429),
