@@ -1,6 +1,7 @@
 """Benchmark the users service through the gateway: `/users/me` against `/users/health`.
 
     .venv/bin/python -m scripts.benchmarks.users [--backend sqlite|postgresql] [--duration 10]
+    .venv/bin/python -m scripts.benchmarks.users --overload [--backend ...] [--connections 256]
 
 Starts a stack of its own (`make run` on free ports, as the e2e suite does), registers an
 account, takes a token, then loads the gateway with wrk, alternating the two paths so that
@@ -11,6 +12,10 @@ both meet the same machine state. Prints:
 - each process's resident memory after the run (goal for the services: <= 80 MB).
 A figure of a run with errors (non-2xx answers, socket errors) is reported as invalid.
 
+`--overload` instead loads `/users/me` with 256 connections (issue 16, part 4: no timeout,
+p99 under 1 s, the excess answered at once with 503), through the gateway and directly,
+and counts the answers of each kind.
+
 Then, to say where the difference goes, the CPU time per request inside the users app alone
 (ASGI calls in this process: no gateway, no sockets) for `/users/health`, `/users/me` with
 and without the verified-token cache, and the profile read by itself.
@@ -18,8 +23,11 @@ and without the verified-token cache, and the profile read by itself.
 
 import argparse
 import asyncio
+import collections
 import functools
 import json
+import os
+import re
 import shutil
 import sys
 import tempfile
@@ -43,6 +51,9 @@ from users_service.migrations import HISTORY
 from users_service.settings import Settings
 
 RATIO_GOAL = 0.75
+DIRECT_RATIO_GOAL = 0.6
+OVERLOAD_CONNECTIONS = 256
+OVERLOAD_P99_GOAL_MS = 1000.0
 RSS_GOAL_MB = 80.0
 JWKS_FETCH_EVENTS = ('"event": "jwks_fetched"', '"event": "jwks_fetch_failed"')
 
@@ -93,8 +104,10 @@ def main() -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each path")
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=None, help="16; 256 with --overload")
+    parser.add_argument("--overload", action="store_true", help="256 connections on /users/me")
     args = parser.parse_args()
+    args.connections = args.connections or (OVERLOAD_CONNECTIONS if args.overload else 16)
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
         return 2
@@ -104,6 +117,8 @@ def main() -> int:
         try:
             urls = (databases.create(), databases.create())
             with running_stack(urls, Path(scratch)) as stack:
+                if args.overload:
+                    return overload(stack, args)
                 status = bench(stack, args)
             breakdown_database = databases.create()
             HISTORY.upgrade(breakdown_database)
@@ -113,21 +128,60 @@ def main() -> int:
             databases.drop_all()
 
 
+def overload(stack: Stack, args: argparse.Namespace) -> int:
+    """`/users/me` at 256 connections: no timeout, p99 under 1 s, the excess shed with 503."""
+    bearer = {"Authorization": f"Bearer {signed_in_account(stack.url)}"}
+    targets = {"gateway": stack.url, "direct": stack.users_url}
+    print(
+        f"users service overload: backend {args.backend}, wrk -t2 -c{args.connections} "
+        f"-d{args.duration}s on /users/me, {args.rounds} rounds"
+    )
+    met = True
+    for round_number in range(1, args.rounds + 1):
+        for name, base in targets.items():
+            log_before = len(stack.log())
+            result = run_wrk(f"{base}/users/me", args.duration, args.connections, bearer)
+            logged = stack.log()[log_before:]
+            statuses = collections.Counter(re.findall(r'"status": (\d+)', logged))
+            durations = sorted(float(d) for d in re.findall(r'"duration_ms": ([\d.]+)', logged))
+            served = result.requests - result.non_2xx
+            ok = result.timeouts == 0 and result.p99_ms < OVERLOAD_P99_GOAL_MS
+            met = met and ok
+            print(
+                f"  round {round_number}, {name:7}: {result.requests_per_second:6.0f} answers/s, "
+                f"{served / args.duration:6.0f} 200s/s, {result.non_2xx} shed (503), "
+                f"p50 {result.p50_ms:.0f} ms, p99 {result.p99_ms:.0f} ms, "
+                f"{result.timeouts} timeouts, {result.errors - result.non_2xx - result.timeouts}"
+                f" other socket errors: {'met' if ok else 'MISSED'}"
+            )
+            inside = (
+                f"p99 {durations[int(len(durations) * 0.99)]:.0f} ms, max {durations[-1]:.0f} ms"
+                if durations
+                else "none"
+            )
+            print(f"    the users service logged: {dict(statuses)}; time inside the app: {inside}")
+    print(f"  goal (no timeout, p99 < {OVERLOAD_P99_GOAL_MS:.0f} ms): {'met' if met else 'MISSED'}")
+    return 0 if met else 1
+
+
 def bench(stack: Stack, args: argparse.Namespace) -> int:
     token = signed_in_account(stack.url)
-    paths = {
-        "/users/health": {},
-        "/users/me": {"Authorization": f"Bearer {token}"},
+    bearer = {"Authorization": f"Bearer {token}"}
+    paths = {  # alternated: each pair of a ratio meets the same machine state
+        "/users/health": (stack.url, {}),
+        "/users/me": (stack.url, bearer),
+        "/users/health, direct": (stack.users_url, {}),
+        "/users/me, direct": (stack.users_url, bearer),
     }
-    for path, headers in paths.items():  # warm-up: connections, caches, the JIT-less path
-        run_wrk(stack.url + path, 2, args.connections, headers)
+    for path, (base, headers) in paths.items():  # warm-up: connections, caches
+        run_wrk(base + path.split(",")[0], 2, args.connections, headers)
 
     fetches_before = jwks_fetches(stack)
     results: dict[str, list[WrkResult]] = {path: [] for path in paths}
     for _ in range(args.rounds):
-        for path, headers in paths.items():
+        for path, (base, headers) in paths.items():
             results[path].append(
-                run_wrk(stack.url + path, args.duration, args.connections, headers)
+                run_wrk(base + path.split(",")[0], args.duration, args.connections, headers)
             )
     fetches_during = jwks_fetches(stack) - fetches_before
 
@@ -141,18 +195,23 @@ def bench(stack: Stack, args: argparse.Namespace) -> int:
         return sum(r.requests_per_second for r in results[path]) / len(results[path])
 
     ratio = mean_rps("/users/me") / mean_rps("/users/health")
+    direct_ratio = mean_rps("/users/me, direct") / mean_rps("/users/health, direct")
     errors = sum(r.errors for runs in results.values() for r in runs)
     print(
         f"users service benchmark: backend {args.backend}, wrk -t2 -c{args.connections}, "
-        f"{args.rounds} x {args.duration}s per path, alternating, through the gateway"
+        f"{args.rounds} x {args.duration}s per path, alternating, through the gateway and "
+        f"direct; load average {os.getloadavg()[0]:.1f} at the end"
     )
     for path, runs in results.items():
         per_run = ", ".join(f"{r.requests_per_second:.0f}" for r in runs)
         print(
-            f"  {path:14} {mean_rps(path):8.0f} req/s  (runs: {per_run}; "
+            f"  {path:22} {mean_rps(path):8.0f} req/s  (runs: {per_run}; "
             f"p50 {runs[-1].p50_ms:.2f} ms, p99 {runs[-1].p99_ms:.2f} ms)"
         )
     print(f"  ratio /users/me : /users/health = {ratio:.2f}   (goal >= {RATIO_GOAL})")
+    print(
+        f"  same, direct                     = {direct_ratio:.2f}   (goal >= {DIRECT_RATIO_GOAL})"
+    )
     print(f"  JWKS fetches during the load     = {fetches_during}      (goal <= 1)")
     for name, values in memory.items():
         shown = ", ".join(f"RSS {rss:.1f} MB, PSS {pss:.1f} MB" for rss, pss in values) or "?"
@@ -165,6 +224,7 @@ def bench(stack: Stack, args: argparse.Namespace) -> int:
                 "backend": args.backend,
                 "rps": {path: round(mean_rps(path)) for path in results},
                 "ratio": round(ratio, 3),
+                "direct_ratio": round(direct_ratio, 3),
                 "jwks_fetches": fetches_during,
                 "rss_mb": {
                     name: [round(v[0], 1) for v in values] for name, values in memory.items()

@@ -37,3 +37,10 @@ def test_trusted_proxies_that_are_no_addresses_are_refused(proxies: str) -> None
 
 def test_the_routes_live_under_the_service_name() -> None:
     assert ExampleSettings().route_prefix == "/example"
+
+
+def test_several_workers_need_postgresql(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="WEB_CONCURRENCY > 1 needs PostgreSQL"):
+        ExampleSettings(web_concurrency=2, data_dir=tmp_path)
+    postgres = "postgresql+asyncpg://nobody@127.0.0.1:1/none"
+    assert ExampleSettings(web_concurrency=2, database_url=postgres).web_concurrency == 2

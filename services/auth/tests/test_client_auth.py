@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -15,7 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service import client_auth, clients, registration
-from auth_service.client_auth import ClientAuthenticator, PresentedCredentials
+from auth_service.client_auth import (
+    ClientAuthenticator,
+    PresentedCredentials,
+    PublicClientCache,
+)
 from auth_service.clients import ClientSecretHasher, RegisteredClient
 from auth_service.clock import utcnow
 from auth_service.models import AuditEvent, UsedClientAssertion
@@ -389,3 +394,31 @@ def test_half_a_client_authentication_is_an_invalid_client(form: dict[str, str])
     with pytest.raises(OAuthError) as refused:
         client_auth.presented(None, form)
     assert (refused.value.error, refused.value.status) == ("invalid_client", 401)
+
+
+def test_public_clients_are_kept_for_their_max_age_and_confidential_ones_never() -> None:
+    now = [0.0]
+    cache = PublicClientCache(5, clock=lambda: now[0])
+    public = RegisteredClient.of(
+        {
+            "id": "mobile",
+            "type": "public",
+            "grant_types": "password refresh_token",
+            "scopes": "profile",
+            "audiences": [],
+            "redirect_uris": [],
+            "jwks": None,
+            "access_token_ttl_seconds": None,
+            "first_party": True,
+        }
+    )
+    confidential = dataclasses.replace(public, id="reports", type="confidential")
+    cache.put(public)
+    cache.put(confidential)
+    assert cache.get("mobile") == public
+    assert cache.get("reports") is None
+    now[0] = 5.1  # a change to the registration shows within the max age
+    assert cache.get("mobile") is None
+    unkept = PublicClientCache(0)
+    unkept.put(public)
+    assert unkept.get("mobile") is None

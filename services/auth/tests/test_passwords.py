@@ -10,6 +10,7 @@ import pytest
 from auth_service.passwords import (
     PasswordHasher,
     PasswordPolicyError,
+    PasswordWorkBusyError,
     check_policy,
     hash_cost,
     normalize,
@@ -93,3 +94,29 @@ async def test_hashing_never_blocks_the_event_loop() -> None:
     gaps = [later - earlier for earlier, later in itertools.pairwise(ticks)]
     assert len(ticks) > 5
     assert max(gaps) < 0.1
+
+
+async def test_admission_refuses_at_once_past_what_the_threads_finish_in_the_wait() -> None:
+    hasher = PasswordHasher(4, 1, max_wait_seconds=1e-9)  # one thread, one waiting
+    assert hasher.capacity == 2
+    release = anyio.Event()
+
+    async def hold() -> None:
+        with hasher.admission():
+            await release.wait()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(hold)
+        tasks.start_soon(hold)
+        await anyio.sleep(0.01)
+        with pytest.raises(PasswordWorkBusyError), hasher.admission():
+            pass
+        release.set()
+    with hasher.admission(), hasher.admission():  # free again; nested counts once
+        assert await hasher.verify("anything", None) is False
+
+
+def test_the_queue_is_sized_by_the_time_one_hash_takes() -> None:
+    assert PasswordHasher(4, 2).capacity == 0  # no wait given: unbounded
+    # At cost 4 a hash takes well under a millisecond: a second's wait admits hundreds.
+    assert PasswordHasher(4, 2, max_wait_seconds=1).capacity > 100

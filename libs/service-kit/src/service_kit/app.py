@@ -22,6 +22,7 @@ from service_kit.health import DATABASE_ANSWERS, ReadinessCheck, health_router
 from service_kit.logging import configure_logging
 from service_kit.middleware import install_middleware
 from service_kit.openapi import install_problem_documents
+from service_kit.overload import Shedding
 from service_kit.problems import install_problem_handlers
 from service_kit.settings import ServiceSettings
 
@@ -39,6 +40,8 @@ def create_service_app(
     lifespan: Lifespan | None = None,
     readiness: Sequence[ReadinessCheck] = (),
     body_refusal: Refusal | None = None,
+    shedding: Shedding | None = None,
+    unlimited_paths: Sequence[str] = (),
     error_handlers: Mapping[type[Exception], ErrorHandler] | None = None,
     version: str = "0.1.0",
 ) -> FastAPI:
@@ -48,7 +51,9 @@ def create_service_app(
     checks follow the database's. Every error is a problem document, but the exceptions
     `error_handlers` answer; bodies over MAX_BODY_BYTES are refused unread, and
     `body_refusal(path, detail)` shapes that 413 where a route's errors have a shape of their
-    own (RFC 6749's on the OAuth endpoints).
+    own (RFC 6749's on the OAuth endpoints). Past MAX_CONCURRENT_REQUESTS in flight a request
+    is shed with 503 (`shedding(path, detail)` shapes it likewise), but for `/health`, `/ready`
+    and the `unlimited_paths`.
     """
     configure_logging(settings.service_name, settings.log_level)
     prefix = settings.route_prefix
@@ -87,6 +92,10 @@ def create_service_app(
         public_url=settings.public_url,
         docs_prefix=f"{prefix}/docs",
         body_refusal=body_refusal,
+        max_concurrent_requests=settings.max_concurrent_requests,
+        request_queue_timeout=settings.request_queue_timeout_seconds,
+        unlimited_paths=(f"{prefix}/health", f"{prefix}/ready", *unlimited_paths),
+        shedding=shedding,
     )
     app.include_router(health_router([DATABASE_ANSWERS, *readiness]), prefix=prefix)
     for router in routers:

@@ -104,7 +104,8 @@ class ServiceCli:
 
 
 def serve(settings: ServiceSettings, app_factory: str) -> None:
-    """uvicorn, as PID 1 of a container: graceful on SIGTERM, JSON logs only, no server header."""
+    """uvicorn, as PID 1 of a container: graceful on SIGTERM, JSON logs only, no server header;
+    WEB_CONCURRENCY worker processes on the one port, on the EVENT_LOOP."""
     import uvicorn
 
     uvicorn.run(
@@ -112,6 +113,8 @@ def serve(settings: ServiceSettings, app_factory: str) -> None:
         factory=True,
         host=settings.host,
         port=settings.port,
+        workers=settings.web_concurrency,
+        loop=settings.event_loop,
         log_config=None,
         access_log=False,
         # The client's address comes from service_kit.client_address (TRUSTED_PROXIES),

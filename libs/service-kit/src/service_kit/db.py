@@ -4,12 +4,13 @@
 routes take `db: DbSession`, and the operation they call commits it.
 """
 
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import Connection, event, make_url, text
+from sqlalchemy import Connection, Engine, event, exc, make_url, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,9 +21,12 @@ from sqlalchemy.ext.asyncio import (
 P = ParamSpec("P")
 T = TypeVar("T")
 
+# A pooled PostgreSQL connection idle for longer is pinged before use (see _ping_when_idle).
+PING_AFTER_IDLE_SECONDS = 1.0
+
 
 def create_engine(database_url: str, *, sqlite_pool_size: int | None = None) -> AsyncEngine:
-    """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (connections checked).
+    """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (idle connections checked).
 
     `sqlite_pool_size=1` queues a service's SQLite writers on one connection: SQLite has one
     writer at a time anyway, and writers that contend for its lock back off in sleeps of up
@@ -34,9 +38,9 @@ def create_engine(database_url: str, *, sqlite_pool_size: int | None = None) -> 
     """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(
-            url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
-        )
+        engine = create_async_engine(url, pool_size=10, max_overflow=10, hide_parameters=True)
+        _ping_when_idle(engine.sync_engine, PING_AFTER_IDLE_SECONDS)
+        return engine
 
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -57,6 +61,33 @@ def create_engine(database_url: str, *, sqlite_pool_size: int | None = None) -> 
         cursor.close()
 
     return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only when it has been idle for `idle_seconds`.
+
+    SQLAlchemy's `pool_pre_ping` pings at every checkout: a round trip per request, which
+    cost a sixth of an introspection's CPU (py-spy; docs/benchmarks.md). A connection in
+    steady use needs none: if the database went away under it, the statement fails with a
+    disconnect error, and SQLAlchemy then discards every connection of the pool made before
+    it (that request fails; the next ones reconnect). A connection that idled (the database
+    may have restarted meanwhile) is pinged; a failed ping is a disconnect, and the pool
+    retries with a new connection, as pre-ping does.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at < idle_seconds:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as error:
+            raise exc.DisconnectionError("an idle pooled connection failed its ping") from error
 
 
 class Database:

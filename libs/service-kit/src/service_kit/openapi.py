@@ -7,7 +7,9 @@ adds what follows from an operation's shape to every operation of the app:
 - 422 (FastAPI lists its own `HTTPValidationError` as `application/json`; the body is a problem);
 - 413 for an operation that takes a body (the body limit), and 400 for a JSON body that is
   not UTF-8 (FastAPI refuses it before validation);
-- 401 with its `WWW-Authenticate` challenge for an operation that declares a security scheme.
+- 401 with its `WWW-Authenticate` challenge for an operation that declares a security scheme;
+- 503 with `Retry-After` (the process is at MAX_CONCURRENT_REQUESTS, service_kit.overload)
+  for every operation but the health probes.
 
 A route adds its own answers with `problem_responses(403, 404, …)` in its `responses`; an error
 a route declares with an empty body (`{401: {}}`) is completed the same way.
@@ -130,6 +132,15 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: problem_response(status) for status in statuses}
 
 
+def at_capacity() -> dict[str, Any]:
+    """The 503 every operation may answer when its process is at MAX_CONCURRENT_REQUESTS."""
+    return problem_response(
+        503,
+        "At capacity (`MAX_CONCURRENT_REQUESTS`): try again after `Retry-After` seconds.",
+        {RETRY_AFTER: RETRY_AFTER_SECONDS},
+    )
+
+
 def _is_fastapi_validation_error(response: Mapping[str, Any]) -> bool:
     content = response.get("content", {})
     schema = content.get("application/json", {}).get("schema", {})
@@ -159,6 +170,8 @@ def _document_operation(operation: dict[str, Any]) -> None:
             responses.setdefault("400", problem_response(400))
     if operation.get("security"):
         responses.setdefault("401", problem_response(401))
+    if "health" not in operation.get("tags", ()):
+        responses.setdefault("503", at_capacity())
     operation["responses"] = dict(sorted(responses.items()))
 
 

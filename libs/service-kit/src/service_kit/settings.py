@@ -40,6 +40,16 @@ class ServiceSettings(BaseSettings):
     # Larger request bodies are refused with 413 before they are read.
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, gt=0)
     log_level: str = "INFO"
+    # Requests served at once by one process; past it, a request waits for a slot at most
+    # the queue timeout, then gets 503 with Retry-After (service_kit.overload). 0: no limit.
+    max_concurrent_requests: int = Field(64, ge=0)
+    request_queue_timeout_seconds: float = Field(0.25, ge=0, le=10)
+    # Worker processes `serve` runs on the one port (PostgreSQL only: SQLite writers in
+    # several processes back off in sleeps).
+    web_concurrency: int = Field(1, ge=1, le=64)
+    # uvicorn's event loop. asyncio by default: under 256 connections uvloop left some
+    # connections unserved for seconds (wrk timeouts in every run; docs/benchmarks.md).
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
     # The access tokens' `aud`: the auth service issues it, every resource server requires it.
     access_token_audience: str = Field("auth-platform", min_length=1)
 
@@ -55,6 +65,8 @@ class ServiceSettings(BaseSettings):
         if not self.database_url:
             sqlite_path = (self.data_dir / f"{self.service_name}.sqlite3").resolve()
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{sqlite_path}")
+        if self.web_concurrency > 1 and not self.database_url.startswith("postgresql"):
+            raise ValueError("WEB_CONCURRENCY > 1 needs PostgreSQL (DATABASE_URL)")
         if not self.public_url:
             object.__setattr__(self, "public_url", f"http://127.0.0.1:{self.gateway_port}")
         object.__setattr__(self, "public_url", self.public_url.rstrip("/"))

@@ -115,7 +115,8 @@ async def register(
     """Create an account (with `roles`, each audited as granted by `actor`) and commit;
     `AccountTakenError` when the email or username is taken.
 
-    Raises `InvalidAccountFieldError` or `PasswordPolicyError` before touching the database.
+    Raises `InvalidAccountFieldError` or `PasswordPolicyError` before touching the database,
+    `PasswordWorkBusyError` (nothing written) when the hashing queue is full.
     """
     email = canonical_email(email)
     if username is not None:
@@ -127,13 +128,15 @@ async def register(
     await _refuse_taken(db, email_key, username_key)
     # The check above ends its read, so that no connection is held while hashing.
     await db.rollback()
+    with rules.hasher.admission():  # PasswordWorkBusyError when the hashing queue is full
+        password_hash = await rules.hasher.hash(password)
     account = Account(
         id=uuid.uuid4(),
         email=email,
         email_key=email_key,
         username=username,
         username_key=username_key,
-        password_hash=await rules.hasher.hash(password),
+        password_hash=password_hash,
         roles=sorted(set(roles)),
         disabled=False,
         created_at=now,

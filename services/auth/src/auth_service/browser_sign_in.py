@@ -29,6 +29,9 @@ from auth_service.csrf import CsrfProtection
 from auth_service.grants import BAD_CREDENTIALS, Issuance
 from auth_service.id_tokens import InvalidIdTokenError, id_token_hint_claims
 from auth_service.models import SignInSession
+from auth_service.passwords import (
+    PasswordWorkBusyError,
+)
 from auth_service.sign_in import (
     BadCredentialsError,
     PasswordAttempt,
@@ -111,6 +114,9 @@ async def sign_in(
         return ShowPage(request, message, 429, exc.retry_after)
     except BadCredentialsError:
         return ShowPage(request, BAD_CREDENTIALS, 400)
+    except PasswordWorkBusyError as exc:
+        message = "Too many sign-ins are being checked; try again in a moment."
+        return ShowPage(request, message, 503, exc.retry_after_seconds)
     now = utcnow()
     if issuance.hasher.needs_rehash(account.password_hash):
         account.password_hash = await issuance.hasher.hash(password)

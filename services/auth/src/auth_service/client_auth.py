@@ -22,8 +22,9 @@ and is audited.
 import base64
 import binascii
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
@@ -128,6 +129,37 @@ def _basic(authorization: str) -> tuple[str, str]:
     return unquote_plus(user), unquote_plus(password)
 
 
+class PublicClientCache:
+    """Public clients as last read, for `max_age_seconds` (0: not kept), per process.
+
+    A public client proves nothing, so reading it is all its authentication costs: a
+    statement per refresh grant, the hottest path that names one. A change to one (its
+    grants, its scopes, its deletion) takes effect on every replica within `max_age_seconds`.
+    Confidential clients are never kept: a rotated secret's end and a deletion take effect at
+    once for them.
+    """
+
+    def __init__(self, max_age_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.max_age_seconds = max_age_seconds
+        self._clock = clock
+        self._clients: dict[str, tuple[float, RegisteredClient]] = {}
+
+    def get(self, client_id: str) -> RegisteredClient | None:
+        entry = self._clients.get(client_id)
+        if entry is None or entry[0] < self._clock():
+            return None
+        return entry[1]
+
+    def put(self, client: RegisteredClient) -> None:
+        if self.max_age_seconds and not client.confidential:
+            if len(self._clients) >= _MAX_CACHED_CLIENTS:
+                self._clients.clear()
+            self._clients[client.id] = (self._clock() + self.max_age_seconds, client)
+
+
+_MAX_CACHED_CLIENTS = 1000
+
+
 @dataclass(frozen=True)
 class ClientAuthenticator:
     """What checking a client needs besides the database; one per application."""
@@ -137,6 +169,7 @@ class ClientAuthenticator:
     issuer: str
     default_client_id: str
     default_client_scopes: frozenset[str] = frozenset()
+    public_clients: PublicClientCache = field(default_factory=lambda: PublicClientCache(0))
 
 
 class _RefusedError(Exception):
@@ -207,9 +240,15 @@ async def authenticate_confidential(
     now: datetime,
     lookup: Select[Any] = _LOOKUP,
     parameters: Mapping[str, Any] | None = None,
+    read_only: bool = False,
 ) -> tuple[RegisteredClient, RowMapping]:
     """`authenticate` for a client that must prove itself (any credential-less request is
-    `invalid_client`); also the row its read gave (`lookup_statement`'s `alongside`)."""
+    `invalid_client`); also the row its read gave (`lookup_statement`'s `alongside`).
+
+    `read_only`: the caller writes nothing after it (introspection), so on PostgreSQL the
+    read runs outside a transaction: no BEGIN and ROLLBACK round trips. (What this function
+    writes itself still lands: an assertion's `jti` at once, a failure's count and audit
+    event in a transaction of their own, after the read's connection is given back.)"""
     if credentials.method == "none":
         raise invalid_client(
             "Only an authenticated confidential client may call this.",
@@ -224,6 +263,8 @@ async def authenticate_confidential(
         "address": keys.address,
         "now": now,
     }
+    if read_only and not db.in_transaction() and db.get_bind().dialect.name == "postgresql":
+        await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     rows = (await db.execute(lookup, bound)).mappings().all()
     first = rows[0]
     if first["blocked_until"] is not None:
@@ -275,6 +316,9 @@ async def _public_client(
 ) -> RegisteredClient:
     basic = credentials.via_basic
     client_id = credentials.client_id or authenticator.default_client_id
+    cached = authenticator.public_clients.get(client_id)
+    if cached is not None:
+        return cached
     loaded = await clients.load(db, client_id, now)
     if loaded is None and client_id == authenticator.default_client_id:
         # Created at start, unless the database was not there then: now, once.
@@ -285,6 +329,7 @@ async def _public_client(
     client = loaded[0]
     if client.confidential:
         raise invalid_client("This client must authenticate.", basic=basic)
+    authenticator.public_clients.put(client)
     return client
 
 

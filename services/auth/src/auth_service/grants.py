@@ -26,7 +26,7 @@ from auth_service.id_tokens import issue_id_token
 from auth_service.key_store import SigningKeyStore
 from auth_service.models import Account
 from auth_service.oauth import OAuthError, parse_scope, require
-from auth_service.passwords import PasswordHasher
+from auth_service.passwords import PasswordHasher, PasswordWorkBusyError
 from auth_service.sign_in import (
     BadCredentialsError,
     PasswordAttempt,
@@ -205,6 +205,14 @@ async def password_grant(
         raise throttled(exc.retry_after) from None
     except BadCredentialsError:
         raise OAuthError("invalid_grant", BAD_CREDENTIALS) from None
+    except PasswordWorkBusyError as exc:
+        # As for a missing signing key (`keys_ready`): "try again", no claim about the client.
+        raise OAuthError(
+            "invalid_request",
+            "Too many sign-ins are being checked; try again shortly.",
+            status=503,
+            headers={"Retry-After": str(exc.retry_after_seconds)},
+        ) from None
 
     now = utcnow()
     if issuance.hasher.needs_rehash(account.password_hash):

@@ -104,6 +104,7 @@ async def introspect(
         now=now,
         lookup=_LOOKUPS[backing],
         parameters=parameters,
+        read_only=True,
     )
     if backing is None or not row["live"]:
         return INACTIVE

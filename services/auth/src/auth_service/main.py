@@ -14,7 +14,7 @@ from auth_service import clients, mail_delivery, retention
 from auth_service.accounts import PasswordRules
 from auth_service.browser_sessions import CookiePolicy
 from auth_service.browser_sign_in import SignInContext
-from auth_service.client_auth import ClientAuthenticator
+from auth_service.client_auth import ClientAuthenticator, PublicClientCache
 from auth_service.clients import ClientSecretHasher
 from auth_service.clock import utcnow
 from auth_service.csrf import CsrfProtection
@@ -31,7 +31,7 @@ from auth_service.keys import KeyTimings
 from auth_service.mail import MailedLinks, MailSealer, Outbox
 from auth_service.mail_delivery import DeliveryPolicy, MailSender, SmtpSender
 from auth_service.oauth import OAuthError
-from auth_service.passwords import PasswordHasher
+from auth_service.passwords import PasswordHasher, PasswordWorkBusyError
 from auth_service.retention import RetentionPolicy
 from auth_service.routes import accounts, admin, oauth, recovery, sessions, sign_in, well_known
 from auth_service.settings import Settings
@@ -40,6 +40,7 @@ from auth_service.throttling import ThrottlePolicy
 from auth_service.tokens import LEEWAY_SECONDS, TokenIssuer
 from service_kit.app import create_service_app
 from service_kit.db import Database
+from service_kit.overload import RETRY_AFTER_SECONDS, problem_shedding
 from service_kit.problems import problem
 
 # The first attempt to load the keys is made before serving; later ones in the background.
@@ -109,6 +110,21 @@ def _body_too_large(path: str, detail: str) -> Response:
     return problem(413, detail)
 
 
+def _overloaded(path: str, detail: str) -> Response:
+    # RFC 6749 §5.2 has no code for a server that cannot serve; `invalid_request` makes no
+    # claim about the client's credentials (as when no signing key is loaded: grants.py).
+    if path in _OAUTH_PATHS:
+        retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return OAuthError("invalid_request", detail, status=503, headers=retry).response()
+    return problem_shedding(path, detail)
+
+
+async def _password_work_busy(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PasswordWorkBusyError)
+    retry = {"Retry-After": str(exc.retry_after_seconds)}
+    return problem(503, "Too many passwords are being checked; try again shortly.", headers=retry)
+
+
 async def _oauth_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OAuthError)
     return exc.response()
@@ -149,7 +165,11 @@ def create_app(
     """
     settings = settings or Settings()
     database = Database(settings.database_url, sqlite_pool_size=1)
-    hasher = password_hasher or PasswordHasher(settings.bcrypt_cost, settings.hash_threads)
+    hasher = password_hasher or PasswordHasher(
+        settings.bcrypt_cost,
+        settings.hash_threads,
+        max_wait_seconds=settings.password_hash_max_wait_seconds,
+    )
     throttle = ThrottlePolicy(
         free_per_pair=settings.login_free_attempts_per_account_address,
         free_per_address=settings.login_free_attempts_per_address,
@@ -185,6 +205,7 @@ def create_app(
             issuer=settings.public_url,
             default_client_id=settings.default_client_id,
             default_client_scopes=settings.default_client_scope_set,
+            public_clients=PublicClientCache(settings.public_client_cache_seconds),
         ),
     )
 
@@ -279,7 +300,10 @@ def create_app(
         ],
         lifespan=lifespan,
         body_refusal=_body_too_large,
-        error_handlers={OAuthError: _oauth_error},
+        shedding=_overloaded,
+        # The key set is what every verifier needs to stay up; it is answered from memory.
+        unlimited_paths=[well_known.JWKS_PATH],
+        error_handlers={OAuthError: _oauth_error, PasswordWorkBusyError: _password_work_busy},
     )
     app.state.issuance = issuance
     app.state.sign_in = sign_in_context(settings, issuance)

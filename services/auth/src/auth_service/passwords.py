@@ -1,13 +1,16 @@
 """Password policy and bcrypt hashing, always off the event loop."""
 
+import math
 import re
+import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 import anyio
 import bcrypt
-from zxcvbn import zxcvbn
 
 MIN_LENGTH = 8
 # bcrypt reads at most 72 bytes; longer input would be silently truncated, so it is refused.
@@ -15,6 +18,16 @@ MAX_BYTES = 72
 _BCRYPT_COST = re.compile(r"^\$2[aby]\$(\d\d)\$")
 
 T = TypeVar("T")
+
+# Set inside an admitted operation, so that a nested one (a password change checks the
+# current password, then hashes the new one) is not counted twice.
+_ADMITTED: ContextVar[bool] = ContextVar("password_work_admitted", default=False)
+
+
+class PasswordWorkBusyError(Exception):
+    """Too many password checks are already waiting for a thread: try again shortly."""
+
+    retry_after_seconds = 1
 
 
 class PasswordPolicyError(ValueError):
@@ -56,6 +69,10 @@ def check_policy(password: str, *, personal: list[str], min_score: int) -> None:
         raise PasswordPolicyError(
             "password_is_personal", "The password may not be the email address or username."
         )
+    # Imported on first use: its dictionaries are ~12 MB resident that a process which
+    # only signs people in (and every replica but one at start) never needs.
+    from zxcvbn import zxcvbn
+
     estimate = zxcvbn(password, user_inputs=personal_folded + email_locals)
     if estimate["score"] < min_score:
         warning = estimate["feedback"]["warning"] or "This password is too easy to guess."
@@ -73,13 +90,42 @@ class PasswordHasher:
 
     bcrypt releases the GIL, so `threads` (one per core) hashes run truly in parallel
     while the loop keeps answering; more threads would only queue inside the CPU.
+
+    The queue in front of the threads is bounded in time: `admission()` lets in at most as
+    many operations as the threads finish in `max_wait_seconds` (timed on this machine at
+    start, with the dummy hash), and refuses the next with `PasswordWorkBusyError` at once,
+    instead of making it (and every request after it) wait seconds. 0: unbounded.
     """
 
-    def __init__(self, cost: int, threads: int) -> None:
+    def __init__(self, cost: int, threads: int, *, max_wait_seconds: float = 0) -> None:
         self.cost = cost
         self._limiter = anyio.CapacityLimiter(threads)
+        started = time.perf_counter()
         # Unknown accounts are checked against this, so they cost the same time as known ones.
         self._dummy_hash = bcrypt.hashpw(b"dummy password", bcrypt.gensalt(cost)).decode()
+        one_hash = max(time.perf_counter() - started, 1e-4)
+        self.capacity = (
+            threads + math.ceil(threads * max_wait_seconds / one_hash) if max_wait_seconds else 0
+        )
+        """How many operations `admission()` lets in at once (0: no bound)."""
+        self._admitted = 0
+
+    @contextmanager
+    def admission(self) -> Iterator[None]:
+        """Around an operation that checks or hashes passwords: `PasswordWorkBusyError` when
+        the queue is full, before the operation does anything (nested ones count once)."""
+        if _ADMITTED.get():
+            yield
+            return
+        if self.capacity and self._admitted >= self.capacity:
+            raise PasswordWorkBusyError
+        self._admitted += 1
+        token = _ADMITTED.set(True)
+        try:
+            yield
+        finally:
+            self._admitted -= 1
+            _ADMITTED.reset(token)
 
     async def _run(self, function: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(function, limiter=self._limiter)

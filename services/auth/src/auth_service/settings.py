@@ -29,6 +29,11 @@ class Settings(ServiceSettings):
     # off the event loop (0: one per core), and the lowest zxcvbn score (0-4) accepted.
     bcrypt_cost: int = Field(12, ge=4, le=31)
     password_hash_threads: int = Field(0, ge=0, le=64)
+    # The longest a password check may queue for a thread; past it, 503 at once (0: no bound).
+    password_hash_max_wait_seconds: float = Field(2.0, ge=0)
+    # A public client's registration is read at most this often per process (0: every
+    # request); a change to one takes effect everywhere within it (client_auth.py).
+    public_client_cache_seconds: float = Field(5, ge=0, le=60)
     password_min_score: int = Field(3, ge=0, le=4)
 
     # Access tokens (RFC 9068): lifetime (the audience is a shared setting), and the scopes

@@ -46,7 +46,8 @@ async def check_password(
     *,
     clock: Callable[[], datetime] = utcnow,
 ) -> Account:
-    """The account whose password this is, or `BadCredentialsError` / `ThrottledError`.
+    """The account whose password this is, or `BadCredentialsError` / `ThrottledError`
+    (`PasswordWorkBusyError` when the password checks' queue is full).
 
     The one function below an operation that commits, and it commits only what it wrote:
     it runs before its caller has written anything (checked), and the throttle needs two
@@ -57,6 +58,18 @@ async def check_password(
     """
     if db.new or db.dirty or db.deleted:
         raise RuntimeError("check_password commits: call it before writing anything")
+    # Refused before the throttle counts anything: an overload is nobody's failed attempt.
+    with hasher.admission():
+        return await _check_password(db, hasher, policy, attempt, clock)
+
+
+async def _check_password(
+    db: AsyncSession,
+    hasher: PasswordHasher,
+    policy: ThrottlePolicy,
+    attempt: PasswordAttempt,
+    clock: Callable[[], datetime],
+) -> Account:
     login = normalize_login(attempt.login)
     keys = SignInKeys.of(login, attempt.client_address)
     try:

@@ -9,10 +9,11 @@ the `users:read` scope.
 import uuid
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from auth_client import Principal
 from auth_client.fastapi import AuthError, CurrentPerson, RequireScopes
+from users_service.profile_cache import ProfileCache
 
 USERS_READ = "users:read"
 EVENTS_PUBLISH = "events:publish"
@@ -40,6 +41,13 @@ async def current_account(person: CurrentPerson) -> uuid.UUID:
     return account
 
 
+async def profile_cache(request: Request) -> ProfileCache:
+    """This replica's cache of `GET /users/me` answers (made with the app)."""
+    cache: ProfileCache = request.app.state.profile_cache
+    return cache
+
+
+ProfileCacheDep = Annotated[ProfileCache, Depends(profile_cache)]
 # The caller's own account: a person's token only (403 for a service's).
 CurrentAccount = Annotated[uuid.UUID, Depends(current_account)]
 # Public profile fields: any person, or a service holding `users:read`.

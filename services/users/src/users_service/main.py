@@ -12,6 +12,9 @@ from auth_client import JwksClient, TokenPolicy, TokenVerifier, VerifiedTokenCac
 from service_kit.app import create_service_app
 from service_kit.db import Database
 from service_kit.health import ReadinessCheck
+from service_kit.notifications import NotificationListener, is_postgresql
+from users_service import profile_cache
+from users_service.profile_cache import ProfileCache
 from users_service.revocations import DenyListFeed
 from users_service.routes import events, profiles
 from users_service.settings import Settings
@@ -43,6 +46,19 @@ def create_app(
     """
     settings = settings or Settings()
     database = Database(settings.database_url)
+    # Several replicas (PostgreSQL) learn of each other's profile writes by notification, and
+    # trust their cache only while listening; one SQLite process invalidates its own.
+    listener = None
+    if is_postgresql(settings.database_url) and settings.profile_cache_size:
+        listener = NotificationListener(settings.database_url, name="users profile cache")
+    cache = ProfileCache(
+        settings.profile_cache_size,
+        settings.profile_cache_seconds,
+        active=(lambda: listener.live) if listener else (lambda: True),
+    )
+    if listener:
+        listener.subscribe(profile_cache.CHANNEL, cache.invalidate_payload)
+        listener.on_reset(cache.clear)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,7 +96,11 @@ def create_app(
             app.state.deny_list_feed = feed
             feeding = asyncio.create_task(feed.run())
             try:
-                yield
+                if listener is None:
+                    yield
+                else:
+                    async with listener.running():
+                        yield
             finally:
                 feed.stop()
                 try:
@@ -88,7 +108,7 @@ def create_app(
                 except TimeoutError:
                     log.warning("deny_list_feed_not_stopped")
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         database,
         title="Users service",
@@ -97,3 +117,6 @@ def create_app(
         lifespan=lifespan,
         readiness=[KEYS_HELD],
     )
+    app.state.profile_cache = cache
+    app.state.profile_cache_listener = listener  # None on SQLite
+    return app

@@ -9,7 +9,11 @@ from sqlalchemy import Connection, Insert, RowMapping, and_, bindparam, or_, sel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service_kit.db import Database
+from service_kit.notifications import notify
 from users_service.models import Profile, utc_now
+from users_service.profile_cache import CHANNEL, ProfileCache
+from users_service.schemas import FullProfile
 
 # The hot read (`GET /users/me` on every request) is one Core SELECT of the columns: no
 # identity map, no unit of work. Built once, so SQLAlchemy's statement cache key is memoised.
@@ -41,6 +45,20 @@ def read_or_create_profile(connection: Connection, account_id: uuid.UUID) -> Row
     return row
 
 
+async def my_profile_answer(
+    database: Database, cache: ProfileCache, account_id: uuid.UUID
+) -> bytes:
+    """`GET /users/me`'s body: from this replica's cache, else read (or created) and kept."""
+    cached = cache.get(account_id)
+    if cached is not None:
+        return cached
+    generation = cache.generation  # before the read: a write meanwhile makes it stale
+    row = await database.run(read_or_create_profile, account_id)
+    body = FullProfile.model_validate(row).model_dump_json().encode()
+    cache.put(account_id, body, generation)
+    return body
+
+
 def _create_if_missing(dialect: str, account_id: uuid.UUID) -> Insert:
     # INSERT … ON CONFLICT DO NOTHING: whoever loses the race reads the winner's row.
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -50,10 +68,15 @@ def _create_if_missing(dialect: str, account_id: uuid.UUID) -> Insert:
 
 
 async def update_profile(
-    db: AsyncSession, account_id: uuid.UUID, changes: dict[str, str | None]
+    db: AsyncSession,
+    account_id: uuid.UUID,
+    changes: dict[str, str | None],
+    cache: ProfileCache | None = None,
 ) -> Profile:
     """Set the given fields of the account's profile, creating it first if it has none;
-    commits. `updated_at` moves only when a value does."""
+    commits. `updated_at` moves only when a value does; then every replica's cached answer
+    goes (`cache`, this one's, at once; the others' when the commit's notification reaches
+    them)."""
     await db.execute(_create_if_missing(db.get_bind().dialect.name, account_id))
     profile = await db.get(Profile, account_id)
     assert profile is not None  # created above, or by a concurrent first call
@@ -62,7 +85,10 @@ async def update_profile(
         setattr(profile, field, value)
     if changed:
         profile.updated_at = utc_now()
+        await notify(db, CHANNEL, str(account_id))
     await db.commit()
+    if changed and cache is not None:
+        cache.invalidate(account_id)
     return profile
 
 

@@ -30,6 +30,10 @@ class Settings(ServiceSettings):
     # Longer tokens are refused before any parsing (ours are well under 2 KB).
     token_max_bytes: int = Field(8192, ge=1024, le=65536)
     token_cache_size: int = Field(10_000, ge=0, le=1_000_000)
+    # `GET /users/me` answers kept per replica (users_service.profile_cache; 0: none), each
+    # for at most this long; writes on any replica empty them (PostgreSQL: by notification).
+    profile_cache_size: int = Field(10_000, ge=0, le=1_000_000)
+    profile_cache_seconds: float = Field(60, gt=0, le=3600)
 
     # The key set's Cache-Control max-age is honoured, clamped to [min, max].
     jwks_cache_min_seconds: float = Field(60, ge=0)

@@ -179,10 +179,16 @@ TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {**_OAUTH_ERROR_BODY, **GATEWAY_RATE_LIMITED["content"]},
     },
     503: _oauth_error(
-        "`invalid_request`: no signing key is loaded yet",
+        "`invalid_request`: no signing key is loaded yet, or the service is at capacity "
+        "(`MAX_CONCURRENT_REQUESTS`, or the password checks' queue is full)",
         {RETRY_AFTER: RETRY_AFTER_SECONDS},
     ),
 }
+
+_AT_CAPACITY = _oauth_error(
+    "`invalid_request`: the service is at capacity (`MAX_CONCURRENT_REQUESTS`)",
+    {RETRY_AFTER: RETRY_AFTER_SECONDS},
+)
 
 REVOKE_FORM = _form(
     {
@@ -203,6 +209,7 @@ REVOKE_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _INVALID_CLIENT,
     413: _BODY_TOO_LARGE,
     429: _CLIENT_THROTTLED,
+    503: _AT_CAPACITY,
 }
 
 INTROSPECT_FORM = _form(
@@ -243,4 +250,5 @@ INTROSPECT_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _INVALID_CLIENT,
     413: _BODY_TOO_LARGE,
     429: _CLIENT_THROTTLED,
+    503: _AT_CAPACITY,
 }

@@ -14,7 +14,12 @@ from starlette.convertors import StringConvertor, register_url_convertor
 from service_kit.db import DatabaseDep, DbSession
 from service_kit.openapi import problem_response
 from users_service import profiles
-from users_service.dependencies import CurrentAccount, ProfileLister, ProfileReader
+from users_service.dependencies import (
+    CurrentAccount,
+    ProfileCacheDep,
+    ProfileLister,
+    ProfileReader,
+)
 from users_service.schemas import FullProfile, ProfilePage, ProfileUpdate, PublicProfile
 
 router = APIRouter(tags=["profiles"])
@@ -44,20 +49,22 @@ _NOT_A_PERSON: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/me", response_model=FullProfile, responses=_NOT_A_PERSON)
-async def read_my_profile(account: CurrentAccount, database: DatabaseDep) -> Response:
+async def read_my_profile(
+    account: CurrentAccount, database: DatabaseDep, cache: ProfileCacheDep
+) -> Response:
     """The caller's profile, created empty on first use. A person's token only: a service's
     own token (`client_credentials`) has no profile, and gets 403."""
-    row = await database.run(profiles.read_or_create_profile, account)
-    return _answer(FullProfile.model_validate(row))
+    body = await profiles.my_profile_answer(database, cache, account)
+    return Response(body, media_type="application/json", headers=NO_STORE)
 
 
 @router.patch("/me", response_model=FullProfile, responses=_NOT_A_PERSON)
 async def update_my_profile(
-    changes: ProfileUpdate, account: CurrentAccount, db: DbSession
+    changes: ProfileUpdate, account: CurrentAccount, db: DbSession, cache: ProfileCacheDep
 ) -> Response:
     """Set the fields sent; unknown fields and invalid values are a 422 that changes nothing.
     A person's token only (403 for a service's)."""
-    profile = await profiles.update_profile(db, account, changes.changes())
+    profile = await profiles.update_profile(db, account, changes.changes(), cache)
     return _answer(FullProfile.model_validate(profile))
 
 
