@@ -175,6 +175,16 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
+def _why(log: str) -> str:
+    """What explains an early exit: the supervisor's own lines and any error, then the tail."""
+    telling = [
+        line
+        for line in log.splitlines()
+        if "exited with status" in line or '"level": "error"' in line or "Error" in line
+    ]
+    return "\n".join([*telling[:40], "--- the log's end:", log[-4000:]])
+
+
 def wait_until_ready(stack: Stack, timeout: float = START_TIMEOUT_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     paths = ("/auth/ready", "/users/ready")
@@ -182,7 +192,7 @@ def wait_until_ready(stack: Stack, timeout: float = START_TIMEOUT_SECONDS) -> No
     with httpx.Client(base_url=stack.url, timeout=2, verify=False) as client:  # noqa: S501
         while time.monotonic() < deadline:
             if stack.process is not None and stack.process.poll() is not None:
-                raise RuntimeError(f"make run exited early:\n{stack.log()[-4000:]}")
+                raise RuntimeError(f"make run exited early:\n{_why(stack.log())}")
             try:
                 if all(client.get(path).status_code == 200 for path in paths):
                     return
