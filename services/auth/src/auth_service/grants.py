@@ -33,7 +33,11 @@ from auth_service.sign_in import (
     ThrottledError,
     check_password,
 )
-from auth_service.sign_in_sessions import RefreshTokenRejectedError, SessionPolicy
+from auth_service.sign_in_sessions import (
+    IssuedSession,
+    RefreshTokenRejectedError,
+    SessionPolicy,
+)
 from auth_service.throttling import ThrottlePolicy
 from auth_service.tokens import TokenIssuer, issue_access_token
 
@@ -175,6 +179,23 @@ def _token_response(
     return body
 
 
+def _session_token_response(
+    issuance: Issuance, request: GrantRequest, issued: IssuedSession, *, scope: str, audience: str
+) -> dict[str, Any]:
+    """The token response of a person's session: its access token and the new refresh token."""
+    return _token_response(
+        issuance,
+        request,
+        subject=str(issued.account_id),
+        scope=scope,
+        roles=issued.roles,
+        session_id=issued.session_id,
+        audience=audience,
+        refresh_token=issued.refresh_token,
+        email_verified=issued.email_verified,
+    )
+
+
 def throttled(seconds: int) -> OAuthError:
     """429 with Retry-After. `invalid_grant`, the code RFC 6749 §5.2 gives to credentials
     that do not work, which every stock client knows; `slow_down` is RFC 8628's, for the
@@ -231,17 +252,7 @@ async def password_grant(
         session_id=str(issued.session_id),
     )
     await db.commit()
-    return _token_response(
-        issuance,
-        request,
-        subject=str(issued.account_id),
-        scope=scope,
-        roles=issued.roles,
-        session_id=issued.session_id,
-        audience=audience,
-        refresh_token=issued.refresh_token,
-        email_verified=issued.email_verified,
-    )
+    return _session_token_response(issuance, request, issued, scope=scope, audience=audience)
 
 
 async def refresh_grant(
@@ -277,17 +288,7 @@ async def refresh_grant(
     await db.commit()
     granted = set(issued.scope.split()) & allowed
     scope = parse_scope(request.scope, granted)
-    return _token_response(
-        issuance,
-        request,
-        subject=str(issued.account_id),
-        scope=scope,
-        roles=issued.roles,
-        session_id=issued.session_id,
-        audience=audience,
-        refresh_token=issued.refresh_token,
-        email_verified=issued.email_verified,
-    )
+    return _session_token_response(issuance, request, issued, scope=scope, audience=audience)
 
 
 async def authorization_code_grant(
@@ -330,17 +331,7 @@ async def authorization_code_grant(
     )
     await authorization_codes.record_issued_session(db, code, issued.session_id)
     await db.commit()
-    body = _token_response(
-        issuance,
-        request,
-        subject=str(issued.account_id),
-        scope=scope,
-        roles=issued.roles,
-        session_id=issued.session_id,
-        audience=audience,
-        refresh_token=issued.refresh_token,
-        email_verified=issued.email_verified,
-    )
+    body = _session_token_response(issuance, request, issued, scope=scope, audience=audience)
     if "openid" in scope.split():
         body["id_token"] = issue_id_token(
             issuance.keys,
