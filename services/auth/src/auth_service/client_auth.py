@@ -311,8 +311,8 @@ async def authenticate_confidential(
         "address": keys.address,
         "now": now,
     }
-    if read_only:
-        await outside_a_transaction(db)
+    if read_only and not db.in_transaction() and db.get_bind().dialect.name == "postgresql":
+        await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     kept = authenticator.verified_clients
     generation = kept.generation  # before the read: a change meanwhile makes it stale
     rows = (await db.execute(lookup, bound)).mappings().all()
@@ -366,13 +366,6 @@ def _secrets_hold(rows: Sequence[RowMapping], now: datetime) -> float | None:
     """Seconds until the first of the client's live secrets expires (None: none will)."""
     ends = [row["secret_expires_at"] for row in rows if row["secret_expires_at"] is not None]
     return (min(ends) - now).total_seconds() if ends else None
-
-
-async def outside_a_transaction(db: AsyncSession) -> None:
-    """Let a read-only request's statements run outside a transaction on PostgreSQL: no
-    BEGIN and ROLLBACK round trips (SQLite's driver opens none for a SELECT anyway)."""
-    if not db.in_transaction() and db.get_bind().dialect.name == "postgresql":
-        await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 async def _public_client(

@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, bindparam, exists, select
 from sqlalchemy.orm import aliased
 
 from auth_service import client_auth
@@ -39,6 +38,7 @@ from auth_service.models import Account, Client, SignInSession
 from auth_service.oauth import require
 from auth_service.replica_cache import ReplicaCache
 from auth_service.tokens import InvalidAccessTokenError, access_token_claims
+from service_kit.db import Database
 
 INTROSPECT_PATH = "/auth/introspect"
 INACTIVE: dict[str, Any] = {"active": False}
@@ -154,8 +154,15 @@ def _session_read(
     return True
 
 
+def _read_live_until(
+    connection: Connection, parameters: Mapping[str, Any], now: datetime
+) -> datetime | None:
+    live_until: datetime | None = connection.scalar(_SESSION_ALONE, {**parameters, "now": now})
+    return live_until
+
+
 async def _session_live(
-    db: AsyncSession,
+    database: Database,
     cache: ReplicaCache[uuid.UUID, uuid.UUID],
     parameters: Mapping[str, Any],
     now: datetime,
@@ -164,13 +171,12 @@ async def _session_live(
     if cache.get(parameters["session_id"]) == parameters["account_id"]:
         return True
     generation = cache.generation  # before the read: a revocation meanwhile makes it stale
-    await client_auth.outside_a_transaction(db)
-    live_until = await db.scalar(_SESSION_ALONE, {**parameters, "now": now})
+    live_until = await database.run(_read_live_until, parameters, now)
     return _session_read(cache, parameters, live_until, generation, now)
 
 
 async def introspect(
-    db: AsyncSession,
+    database: Database,
     issuance: Issuance,
     caches: IntrospectionCaches,
     form: dict[str, str],
@@ -180,8 +186,9 @@ async def introspect(
     """The introspection endpoint: authenticate the caller, then describe `token`.
 
     The token is checked first (no database), so that the caller's authentication and
-    whether the token is still backed are one read, or none (see the module). Nothing is
-    written but a failed authentication's count, or an accepted client assertion's `jti`.
+    whether the token is still backed are one read, or none (see the module): a database
+    session is opened only when the caller must be read. Nothing is written but a failed
+    authentication's count, or an accepted client assertion's `jti`.
     """
     now = utcnow()
     token = require(form, "token")  # token_type_hint may be ignored (RFC 7662 §2.1)
@@ -190,21 +197,22 @@ async def introspect(
     caller = client_auth.verified_client(issuance.clients, credentials)
     if caller is not None and backing != "client":
         live = backing is not None and await _session_live(
-            db, caches.live_sessions, parameters, now
+            database, caches.live_sessions, parameters, now
         )
     else:
         generation = caches.live_sessions.generation
-        _, row = await client_auth.authenticate_confidential(
-            db,
-            issuance.clients,
-            credentials,
-            endpoint=f"{issuance.issuer.issuer}{INTROSPECT_PATH}",
-            client_address=client_address,
-            now=now,
-            lookup=_LOOKUPS[backing],
-            parameters=parameters,
-            read_only=True,
-        )
+        async with database.db_session() as db:
+            _, row = await client_auth.authenticate_confidential(
+                db,
+                issuance.clients,
+                credentials,
+                endpoint=f"{issuance.issuer.issuer}{INTROSPECT_PATH}",
+                client_address=client_address,
+                now=now,
+                lookup=_LOOKUPS[backing],
+                parameters=parameters,
+                read_only=True,
+            )
         if backing == "session":
             live_until = row["live_until"]
             live = _session_read(caches.live_sessions, parameters, live_until, generation, now)

@@ -18,7 +18,7 @@ from auth_service.routes.oauth_openapi import (
     TOKEN_FORM,
     TOKEN_RESPONSES,
 )
-from service_kit.db import DbSession
+from service_kit.db import DatabaseDep, DbSession
 
 router = APIRouter(tags=["oauth"])
 
@@ -67,7 +67,7 @@ async def revoke(
 )
 async def introspect(
     request: Request,
-    db: DbSession,
+    database: DatabaseDep,
     issuance: IssuanceDep,
     caches: IntrospectionCachesDep,
     address: ClientAddress,
@@ -77,5 +77,5 @@ async def introspect(
     `invalid_client`); `{"active": false}` for anything but a live access token."""
     form = await read_form(request)
     credentials = client_auth.presented(request.headers.get("authorization"), form)
-    body = await introspection.introspect(db, issuance, caches, form, credentials, address)
+    body = await introspection.introspect(database, issuance, caches, form, credentials, address)
     return JSONResponse(body, headers=NO_STORE)
