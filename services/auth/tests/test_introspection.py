@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth_service import administration, clients
 from auth_service.clock import utcnow
 from auth_service.grants import Issuance
-from auth_service.introspection import IntrospectionCaches
+from auth_service.introspection import IntrospectionCaches, Introspector
 from auth_service.main import create_app
 from service_kit.db import Database
 from service_kit.notifications import NotificationListener
@@ -44,8 +44,8 @@ class Running:
 
     @property
     def caches(self) -> IntrospectionCaches:
-        caches: IntrospectionCaches = self.app.state.introspection_caches
-        return caches
+        introspector: Introspector = self.app.state.introspector
+        return introspector.caches
 
 
 @asynccontextmanager

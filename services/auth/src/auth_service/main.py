@@ -344,7 +344,7 @@ def create_app(
         error_handlers={OAuthError: _oauth_error, PasswordWorkBusyError: _password_work_busy},
     )
     app.state.issuance = issuance
-    app.state.introspection_caches = introspection_caches
+    app.state.introspector = introspection.Introspector(database, issuance, introspection_caches)
     app.state.caches_listener = listener  # None on SQLite, or with both caches off
     app.state.sign_in = sign_in_context(settings, issuance)
     app.state.mailed_links = links
