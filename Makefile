@@ -14,7 +14,7 @@ export GATEWAY_INTERNAL_PORT ?= 8080
 export PYTHONUNBUFFERED := 1
 
 .PHONY: help sync run migrate test test-unit test-e2e test-faults compose-test lint fmt clean \
-	bench bench-auth bench-clients bench-users bench-gateway bench-system wrk browser
+	bench bench-auth bench-clients bench-users bench-memory bench-gateway bench-system wrk browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -63,7 +63,7 @@ lint: sync ## ruff, ruff format --check, mypy --strict, hadolint, docker compose
 
 # Benchmarks print their figures (ratios against a baseline measured in the same run);
 # on demand only, never in CI. docs/benchmarks.md records them.
-bench: bench-auth bench-clients bench-users bench-gateway bench-system ## every benchmark
+bench: bench-auth bench-clients bench-users bench-memory bench-gateway bench-system ## every benchmark
 
 bench-auth: sync wrk ## password and refresh grants, JWKS, health p99 under a login storm
 	@$(RUN) python -m scripts.benchmarks.auth
@@ -74,6 +74,10 @@ bench-clients: sync wrk ## client_credentials grants and introspections, via the
 
 bench-users: sync wrk ## /users/me against /users/health, JWKS fetches, memory
 	@$(RUN) python -m scripts.benchmarks.users
+
+bench-memory: sync ## each process's memory idle after start and after one request of each kind, both databases
+	@$(RUN) python -m scripts.benchmarks.users --memory
+	@$(RUN) python -m scripts.benchmarks.users --memory --backend postgresql
 
 bench-gateway: sync wrk ## the gateway's overhead, two users replicas against one, Traefik's Go runtime
 	@$(RUN) python -m scripts.benchmarks.gateway

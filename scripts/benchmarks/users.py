@@ -2,6 +2,7 @@
 
     .venv/bin/python -m scripts.benchmarks.users [--backend sqlite|postgresql] [--duration 10]
     .venv/bin/python -m scripts.benchmarks.users --overload [--backend ...] [--connections 256]
+    .venv/bin/python -m scripts.benchmarks.users --memory [--backend ...] [--env NAME=VALUE ...]
 
 Starts a stack of its own (`make run` on free ports, as the e2e suite does), registers an
 account, takes a token, then loads the gateway with wrk, alternating the two paths so that
@@ -16,6 +17,13 @@ A figure of a run with errors (non-2xx answers, socket errors) is reported as in
 p99 under 1 s, the excess answered at once with 503), through the gateway and directly,
 and counts the answers of each kind.
 
+`--memory` (`make bench-memory`, both databases) measures only the memory of each process as
+`make run` starts it (issue 16, part 6: RSS <= 80 MB per service process): idle after start,
+then after one request of each common kind (register, password and refresh grants, JWKS,
+the session list, the sign-in page, `/users/me` read and updated), idle again. For each process:
+RSS, its anonymous and file-backed parts (/proc/PID/status), and PSS. `--env` starts the
+stack with extra settings, to compare one (e.g. `--env MALLOC_ARENA_MAX=0` against the default).
+
 Then, to say where the difference goes, the CPU time per request inside the users app alone
 (ASGI calls in this process: no gateway, no sockets) for `/users/health`, `/users/me` with
 and without the verified-token cache, and the profile read by itself.
@@ -24,6 +32,7 @@ and without the verified-token cache, and the profile read by itself.
 import argparse
 import asyncio
 import collections
+import dataclasses
 import functools
 import json
 import os
@@ -43,7 +52,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from testsupport.databases import DatabaseFactory
-from testsupport.load import WrkResult, run_wrk, signed_in_account
+from testsupport.load import BENCH_PASSWORD, WrkResult, run_wrk, signed_in_account
 from testsupport.stack import Stack, running_stack
 from users_service import profiles
 from users_service.main import create_app
@@ -55,11 +64,41 @@ DIRECT_RATIO_GOAL = 0.6
 OVERLOAD_CONNECTIONS = 256
 OVERLOAD_P99_GOAL_MS = 1000.0
 RSS_GOAL_MB = 80.0
+MEMORY_SETTLE_SECONDS = 3.0
 JWKS_FETCH_EVENTS = ('"event": "jwks_fetched"', '"event": "jwks_fetch_failed"')
 
 
 def jwks_fetches(stack: Stack) -> int:
     return sum(stack.log().count(event) for event in JWKS_FETCH_EVENTS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Memory:
+    """One process's memory, in MB: resident (RSS), its anonymous and file-backed parts
+    (the interpreter's heap against the shared libraries' pages), and proportional (PSS)."""
+
+    rss: float
+    anon: float
+    file: float
+    pss: float
+
+    def __str__(self) -> str:
+        return (
+            f"RSS {self.rss:5.1f} MB (anon {self.anon:5.1f}, file {self.file:5.1f}), "
+            f"PSS {self.pss:5.1f}"
+        )
+
+
+def process_memory(pid: int) -> Memory:
+    """`pid`'s memory now, from /proc/PID/status and /proc/PID/smaps_rollup."""
+    status = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+            status[name] = int(value.split()[0]) / 1024
+    _, pss = memory_mb(pid)
+    file = status["RssFile"] + status.get("RssShmem", 0.0)
+    return Memory(status["VmRSS"], status["RssAnon"], file, pss)
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
@@ -106,9 +145,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each path")
     parser.add_argument("--connections", type=int, default=None, help="16; 256 with --overload")
     parser.add_argument("--overload", action="store_true", help="256 connections on /users/me")
+    parser.add_argument("--memory", action="store_true", help="each process's memory, no load")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="extra stack setting"
+    )
     args = parser.parse_args()
+    extra_env = dict(setting.split("=", 1) for setting in args.env)
     args.connections = args.connections or (OVERLOAD_CONNECTIONS if args.overload else 16)
-    if shutil.which("wrk") is None:
+    if shutil.which("wrk") is None and not args.memory:
         print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
         return 2
 
@@ -116,7 +160,9 @@ def main() -> int:
         databases = DatabaseFactory(args.backend, Path(scratch))
         try:
             urls = (databases.create(), databases.create())
-            with running_stack(urls, Path(scratch)) as stack:
+            with running_stack(urls, Path(scratch), **extra_env) as stack:
+                if args.memory:
+                    return memory(stack, args, extra_env)
                 if args.overload:
                     return overload(stack, args)
                 status = bench(stack, args)
@@ -126,6 +172,74 @@ def main() -> int:
             return status
         finally:
             databases.drop_all()
+
+
+def memory(stack: Stack, args: argparse.Namespace, extra_env: dict[str, str]) -> int:
+    """Each process's memory idle after start, and idle after one request of each kind."""
+    processes = {
+        "auth": stack.service_pids("auth"),
+        "users": stack.service_pids("users"),
+        "gateway": gateway_pids(stack),
+    }
+    time.sleep(MEMORY_SETTLE_SECONDS)
+    at_start = {name: [process_memory(pid) for pid in pids] for name, pids in processes.items()}
+    one_request_of_each_kind(stack.url)
+    time.sleep(MEMORY_SETTLE_SECONDS)
+    after = {name: [process_memory(pid) for pid in pids] for name, pids in processes.items()}
+    settings = " ".join(f"{name}={value}" for name, value in extra_env.items()) or "as shipped"
+    print(
+        f"memory per process: backend {args.backend}, {settings}, {MEMORY_SETTLE_SECONDS:.0f} s "
+        f"idle before each reading; load average {os.getloadavg()[0]:.1f}"
+    )
+    for name in processes:
+        for start, later in zip(at_start[name], after[name], strict=True):
+            goal = "" if name == "gateway" else f"   (goal: RSS <= {RSS_GOAL_MB:.0f} MB)"
+            print(f"  {name:8} idle after start:         {start}")
+            print(f"  {name:8} after one of each request: {later}{goal}")
+    print(
+        json.dumps(
+            {
+                "backend": args.backend,
+                "env": extra_env,
+                "memory_mb": {
+                    name: [
+                        {"start": dataclasses.asdict(s), "after": dataclasses.asdict(a)}
+                        for s, a in zip(at_start[name], after[name], strict=True)
+                    ]
+                    for name in processes
+                },
+            }
+        )
+    )
+    return 0
+
+
+def one_request_of_each_kind(gateway: str) -> None:
+    """The requests a deployment meets first, once each, through the gateway."""
+    email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
+    with httpx.Client(base_url=gateway, timeout=30) as client:
+        client.get("/auth/health").raise_for_status()
+        client.get("/users/health").raise_for_status()
+        client.post(
+            "/auth/register", json={"email": email, "password": BENCH_PASSWORD}
+        ).raise_for_status()
+        form = {"grant_type": "password", "username": email, "password": BENCH_PASSWORD}
+        tokens = client.post("/auth/token", data=form)
+        tokens.raise_for_status()
+        refresh = {"grant_type": "refresh_token", "refresh_token": tokens.json()["refresh_token"]}
+        tokens = client.post("/auth/token", data=refresh)
+        tokens.raise_for_status()
+        bearer = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+        client.get("/.well-known/jwks.json").raise_for_status()
+        client.get("/.well-known/openid-configuration").raise_for_status()
+        client.get("/auth/sessions", headers=bearer).raise_for_status()
+        # An unknown client: the sign-in page's templates render the refusal.
+        page = client.get("/auth/authorize", params={"client_id": "bench-unknown"})
+        if page.status_code != 400 or "text/html" not in page.headers["content-type"]:
+            raise RuntimeError(f"the sign-in page answered {page.status_code}")
+        client.get("/users/me", headers=bearer).raise_for_status()
+        update = {"display_name": "Bench"}
+        client.patch("/users/me", json=update, headers=bearer).raise_for_status()
 
 
 def overload(stack: Stack, args: argparse.Namespace) -> int:

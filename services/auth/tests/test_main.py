@@ -4,6 +4,8 @@ finds the client's address by the same rule whether or not uvicorn's own proxy h
 first. (Security headers and the body limit as such are the chassis's:
 libs/service-kit/tests/test_app.py.)"""
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -115,3 +117,28 @@ async def test_uvicorns_proxy_headers_in_front_change_no_chains_answer(case: Cha
 
     assert await client_seen(kit_only, case) == case.client
     assert await client_seen(uvicorn_then_kit, case) == case.client
+
+
+# What a request path never needs at start (issue 16, part 6: idle memory): the templates and
+# the SMTP client come with the first page or message, the migrations with `migrate`, the
+# password-strength dictionaries with the first password chosen, PostgreSQL's dialect and
+# driver only on PostgreSQL.
+DEFERRED_IMPORTS = [
+    "aiosmtplib",
+    "alembic",
+    "asyncpg",
+    "jinja2",
+    "sqlalchemy.dialects.postgresql",
+    "zxcvbn",
+]
+
+
+def test_the_app_module_imports_nothing_only_some_requests_need() -> None:
+    probe = (
+        "import sys, auth_service.main; "
+        f"print(sorted(set({DEFERRED_IMPORTS!r}) & set(sys.modules)))"
+    )
+    loaded = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert loaded.stdout.strip() == "[]", loaded.stderr

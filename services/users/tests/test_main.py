@@ -4,6 +4,8 @@ oversized body refused before authentication and without being read. (`/health`,
 following the database, security headers and the body limit as such are the chassis's:
 libs/service-kit/tests/.)"""
 
+import subprocess
+import sys
 from collections.abc import Callable
 
 import httpx
@@ -84,3 +86,23 @@ async def test_a_streamed_body_is_cut_off_past_one_mib_before_authentication(
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert body.sent == one_mib + CHUNK
+
+
+# What a request path never needs at start (issue 16, part 6: idle memory): the migrations
+# come with `migrate`, PostgreSQL's dialect and driver only on PostgreSQL.
+DEFERRED_IMPORTS = [
+    "alembic",
+    "asyncpg",
+    "sqlalchemy.dialects.postgresql",
+]
+
+
+def test_the_app_module_imports_nothing_only_some_requests_need() -> None:
+    probe = (
+        "import sys, users_service.main; "
+        f"print(sorted(set({DEFERRED_IMPORTS!r}) & set(sys.modules)))"
+    )
+    loaded = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert loaded.stdout.strip() == "[]", loaded.stderr

@@ -121,6 +121,9 @@ def serve(settings: ServiceSettings, app_factory: str) -> None:
         # the same rule under uvicorn and Lambda.
         "proxy_headers": False,
         "server_header": False,
+        # No service speaks WebSocket: without this uvicorn imports wsproto or websockets
+        # when installed (~1 MB each process).
+        "ws": "none",
     }
     if settings.web_concurrency == 1:
         uvicorn.run(app_factory, **options)

@@ -43,8 +43,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import jwt
-from sqlalchemy import Insert, RowMapping, Select, bindparam, literal, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import RowMapping, Select, bindparam, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service import audit, clients, throttling
@@ -56,6 +55,7 @@ from auth_service.registration import ASSERTION_ALGORITHMS
 from auth_service.replica_cache import ReplicaCache
 from auth_service.throttling import ClientKeys, ThrottlePolicy
 from auth_service.tokens import LEEWAY_SECONDS
+from service_kit.db import dialect_insert
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME_SECONDS = 3600
@@ -474,13 +474,11 @@ async def _accept_assertion(
     claims = _verified_claims(assertion, client, audiences, now)
     # Remembered until it has expired for good (leeway included): then it is refused anyway.
     expires_at = datetime.fromtimestamp(claims["exp"], UTC) + timedelta(seconds=LEEWAY_SECONDS)
-    insert: Insert = (
-        postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )(UsedClientAssertion)
+    insert = dialect_insert(db.get_bind().dialect.name)(UsedClientAssertion)
     first_use = (
         await db.execute(
             insert.values(client_id=client.id, jti=claims["jti"], expires_at=expires_at)
-            .on_conflict_do_nothing()  # type: ignore[attr-defined]
+            .on_conflict_do_nothing()
             .returning(UsedClientAssertion.jti)
         )
     ).first()

@@ -29,7 +29,6 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Insert, bindparam, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +38,7 @@ from auth_service.models import Client, ClientSecret
 from auth_service.registration import ClientRegistration, is_client_id
 from auth_service.replica_cache import CHANGED_CLIENTS, announce
 from auth_service.sign_in_sessions import RevokedReason, revoke_client_sessions
+from service_kit.db import dialect_insert
 
 SECRET_BYTES = 32
 _SECRET_KEY_INFO = b"auth-service client-secret hashing v1"
@@ -124,7 +124,7 @@ def _joined(values: Iterable[str]) -> str:
 
 
 def _insert(db: AsyncSession) -> Any:
-    return postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return dialect_insert(db.get_bind().dialect.name)
 
 
 async def ensure_default_client(

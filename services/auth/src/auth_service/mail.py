@@ -7,32 +7,41 @@ under a key derived from KEY_ENCRYPTION_KEY, bound to the message id) and erased
 so the database never holds a usable token in the clear.
 """
 
+import functools
 import json
 import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.models import MailMessage
 from auth_service.throttling import ThrottlePolicy
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
 _NONCE_BYTES = 12
 _SEAL_INFO = b"auth-service mail outbox v1"
 
-_TEMPLATES = Environment(
-    loader=PackageLoader("auth_service", "templates/mail"),
-    autoescape=select_autoescape(["html"]),
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-)
+
+@functools.cache
+def _templates() -> "Environment":
+    # Imported by the first message composed, not at start (as the pages do).
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    return Environment(
+        loader=PackageLoader("auth_service", "templates/mail"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
 
 
 class MailKind(StrEnum):
@@ -62,8 +71,8 @@ def compose(kind: MailKind, **context: Any) -> Composed:
     HTML-escaped in the HTML body)."""
     return Composed(
         subject=SUBJECTS[kind],
-        text=_TEMPLATES.get_template(f"{kind.value}.txt").render(**context),
-        html=_TEMPLATES.get_template(f"{kind.value}.html").render(**context),
+        text=_templates().get_template(f"{kind.value}.txt").render(**context),
+        html=_templates().get_template(f"{kind.value}.html").render(**context),
     )
 
 

@@ -19,7 +19,6 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from typing import Protocol
 
-import aiosmtplib
 import structlog
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import or_, select, update
@@ -55,6 +54,8 @@ class SmtpSender:
     timeout: float
 
     async def send(self, message: EmailMessage) -> None:
+        import aiosmtplib  # imported by the first message sent, not at start
+
         await aiosmtplib.send(
             message,
             hostname=self.host,
@@ -174,6 +175,8 @@ async def deliver_one(
             await _finish(db, message_id, utcnow(), sent=False, error="unreadable")
         log.error("mail_unreadable", message_id=str(message_id))
         return False
+    import aiosmtplib  # a message to send: the SMTP client's errors are expected
+
     try:
         await sender.send(build_message(message_id, policy.sender_address, recipient, composed))
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:

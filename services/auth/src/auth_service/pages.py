@@ -9,20 +9,33 @@ redirect URI's origin besides the page's own.
 """
 
 import base64
+import functools
 import hashlib
 from importlib.resources import files
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from auth_service.oauth import NO_STORE
 
-_environment = Environment(
-    loader=PackageLoader("auth_service", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    auto_reload=False,
-)
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+
+@functools.cache
+def _environment() -> "Environment":
+    # Jinja2 is imported by the first page served, not at start: a process that never shows
+    # one (an API-only deployment) keeps its ~1.5 MB.
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    return Environment(
+        loader=PackageLoader("auth_service", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        auto_reload=False,
+    )
+
+
 CSS = files("auth_service").joinpath("templates/page.css").read_text(encoding="utf-8")
 _CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode("utf-8")).digest()).decode("ascii")
 HTML_MEDIA_TYPE = "text/html"
@@ -50,7 +63,7 @@ def render(
     **context: object,
 ) -> HTMLResponse:
     """A page, never cached (it may show a person's input or a CSRF token)."""
-    body = _environment.get_template(template).render(css=CSS, **context)
+    body = _environment().get_template(template).render(css=CSS, **context)
     return HTMLResponse(
         body,
         status_code=status,

@@ -35,10 +35,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, case, delete, func, literal, null, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.models import LoginThrottle
+from service_kit.db import dialect_insert
 
 _MAX_DOUBLINGS = 30
 _HOUR = 3600
@@ -168,7 +168,7 @@ class Reservation:
 
 
 def _insert(db: AsyncSession) -> Any:
-    return postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return dialect_insert(db.get_bind().dialect.name)
 
 
 def _at(moment: datetime) -> Any:

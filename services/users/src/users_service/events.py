@@ -20,12 +20,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_client import Revocation, revocation_of
 from auth_client.revocation_events import ACCOUNT_DELETED
+from service_kit.db import dialect_insert
 from users_service.models import DenyEntry, ProcessedEvent, Profile
 
 # The channel every replica listens on; the payload is empty (each reloads the table).
@@ -91,7 +91,7 @@ async def _store(db: AsyncSession, revocation: Revocation) -> None:
         await db.execute(delete(DenyEntry).where(key))
         return
     until = datetime.fromtimestamp(revocation.until, UTC)
-    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(db.get_bind().dialect.name)
     statement = insert(DenyEntry).values(kind=revocation.kind, key=revocation.key, expires_at=until)
     # A later event extends an entry, never shortens it.
     await db.execute(

@@ -6,10 +6,9 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import Connection, Insert, RowMapping, and_, bindparam, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service_kit.db import Database
+from service_kit.db import Database, dialect_insert
 from service_kit.notifications import notify
 from users_service.models import Profile, utc_now
 from users_service.profile_cache import CHANNEL, ProfileCache
@@ -61,7 +60,7 @@ async def my_profile_answer(
 
 def _create_if_missing(dialect: str, account_id: uuid.UUID) -> Insert:
     # INSERT … ON CONFLICT DO NOTHING: whoever loses the race reads the winner's row.
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     now = utc_now()
     statement = insert(Profile).values(id=account_id, created_at=now, updated_at=now)
     return statement.on_conflict_do_nothing(index_elements=[Profile.id])

@@ -19,7 +19,6 @@ import time
 from datetime import UTC, datetime
 from typing import Literal
 
-import asyncpg
 import structlog
 from sqlalchemy import delete, select
 
@@ -136,6 +135,8 @@ class DenyListFeed:
 
     async def _listen_once(self) -> None:
         # A connection of its own, not the pool's: terminated at once, whatever it is doing.
+        import asyncpg  # only where the listener runs: PostgreSQL (SQLite's process never needs it)
+
         dsn = self.database.engine.url.set(drivername="postgresql")
         connection = await asyncpg.connect(dsn.render_as_string(hide_password=False), timeout=5)
         try:
