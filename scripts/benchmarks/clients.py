@@ -1,10 +1,11 @@
 """Benchmark service-to-service tokens: client_credentials grants and introspections per second.
 
     .venv/bin/python -m scripts.benchmarks.clients [--duration 10] [--backend sqlite|postgresql]
-        [--auth-replicas N]
+        [--auth-replicas N] [--workers N]
 
 Starts its own stack (`make run` on free ports, default settings, one auth process unless
-`--auth-replicas` says more) with the gateway's rate limits lifted and `LOG_LEVEL=WARNING`,
+`--auth-replicas` or `--workers` (WEB_CONCURRENCY, PostgreSQL) says more) with the gateway's
+rate limits lifted and `LOG_LEVEL=WARNING`,
 registers a confidential client with the real `auth-service clients create`, then loads with
 wrk, through the gateway and directly on the (first) auth process's own port:
 
@@ -15,7 +16,11 @@ wrk, through the gateway and directly on the (first) auth process's own port:
 Each load gets a 2 s warm-up first. Then, to say where the time goes, the CPU per request
 inside the auth app alone (in-process ASGI calls on a migrated database of the same
 backend, no gateway, no sockets) and of its parts: the client's lookup (the one statement
-of an authentication) and the RS256 signature of an access token.
+of an authentication, read: no process cache) and the RS256 signature of an access token.
+Introspection is measured twice: as the load meets it (the caller's secret, the token and
+its session kept by the process: `VERIFIED_CLIENT_CACHE_SECONDS`,
+`INTROSPECTION_CACHE_SECONDS`), and with every cache emptied before each call (what a
+token asked about for the first time costs).
 
 A run that met any non-2xx answer or socket error is reported as invalid.
 """
@@ -23,6 +28,7 @@ A run that met any non-2xx answer or socket error is reported as invalid.
 import argparse
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import shutil
@@ -166,6 +172,18 @@ async def in_process_breakdown(database_url: str, requests: int = 300) -> dict[s
                 await http.post("/auth/introspect", data={"token": token}, auth=auth)
             ).raise_for_status()
 
+        caches = app.state.introspector.caches
+        kept = (issuance.clients.verified_clients, caches.live_sessions, caches.tokens)
+
+        async def first_introspection() -> None:
+            for cache in kept:
+                cache.clear()
+            await introspection()
+
+        reading = dataclasses.replace(
+            issuance.clients, verified_clients=client_auth.verified_client_cache(0)
+        )
+
         async def health() -> None:
             (await http.get("/auth/health")).raise_for_status()
 
@@ -173,7 +191,7 @@ async def in_process_breakdown(database_url: str, requests: int = 300) -> dict[s
             async with database.db_session() as db:
                 await client_auth.authenticate(
                     db,
-                    issuance.clients,
+                    reading,
                     credentials,
                     endpoint="",
                     client_address=None,
@@ -194,7 +212,8 @@ async def in_process_breakdown(database_url: str, requests: int = 300) -> dict[s
 
         parts = {
             "client_credentials grant (whole request)": grant,
-            "introspection (whole request)": introspection,
+            "introspection (whole request, kept)": introspection,
+            "introspection (whole request, nothing kept)": first_introspection,
             "/auth/health (whole request, baseline)": health,
             "client authentication: its one statement": lookup,
             "RS256 signature of an access token": signature,
@@ -220,6 +239,9 @@ def main() -> None:
     parser.add_argument(
         "--auth-replicas", type=int, default=1, help="auth processes (more than one: PostgreSQL)"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="WEB_CONCURRENCY of each service (PostgreSQL)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
@@ -231,12 +253,15 @@ def main() -> None:
             "GATEWAY_RATE_BURST": "1000000",
             "LOG_LEVEL": "WARNING",
             "AUTH_REPLICAS": str(args.auth_replicas),
+            "WEB_CONCURRENCY": str(args.workers),
         }
         databases = DatabaseFactory(args.backend, workdir)
         try:
             urls = (databases.create(), databases.create())
             with running_stack(urls, workdir, **env) as stack:
+                load_before = os.getloadavg()[0]
                 figures = measure(stack, workdir, seconds)
+                load_after = os.getloadavg()[0]
             breakdown_database = databases.create()
             HISTORY.upgrade(breakdown_database)
             breakdown = asyncio.run(in_process_breakdown(breakdown_database))
@@ -246,7 +271,9 @@ def main() -> None:
     goals = {"client_credentials grants": 500, "introspections": 1000}
     print(
         f"backend: {args.backend}, cores: {os.cpu_count()}, wrk -t2 -c{CONNECTIONS} runs of "
-        f"{seconds}s, {args.auth_replicas} auth process(es) (direct: the first)"
+        f"{seconds}s, {args.auth_replicas} auth replica(s) of WEB_CONCURRENCY={args.workers} "
+        f"(direct: the first); load average {load_before:.2f} before the loads, "
+        f"{load_after:.2f} after"
     )
     for figure in figures:
         goal = goals.get(figure.name)

@@ -102,15 +102,16 @@ async def _authenticate(
     address: str = ADDRESS,
     endpoint: str = TOKEN_ENDPOINT,
     confidential_only: bool = False,
+    authenticator: ClientAuthenticator = AUTHENTICATOR,
 ) -> RegisteredClient:
     credentials = client_auth.presented(authorization, form or {})
     if confidential_only:
         client, _ = await client_auth.authenticate_confidential(
-            db, AUTHENTICATOR, credentials, endpoint=endpoint, client_address=address, now=utcnow()
+            db, authenticator, credentials, endpoint=endpoint, client_address=address, now=utcnow()
         )
         return client
     return await client_auth.authenticate(
-        db, AUTHENTICATOR, credentials, endpoint=endpoint, client_address=address, now=utcnow()
+        db, authenticator, credentials, endpoint=endpoint, client_address=address, now=utcnow()
     )
 
 
@@ -422,3 +423,95 @@ def test_public_clients_are_kept_for_their_max_age_and_confidential_ones_never()
     unkept = PublicClientCache(0)
     unkept.put(public)
     assert unkept.get("mobile") is None
+
+
+def _keeping(max_age_seconds: float = 60) -> ClientAuthenticator:
+    """AUTHENTICATOR, keeping the secrets that checked (as `VERIFIED_CLIENT_CACHE_SECONDS`)."""
+    return dataclasses.replace(
+        AUTHENTICATOR, verified_clients=client_auth.verified_client_cache(max_age_seconds)
+    )
+
+
+def _kept(authenticator: ClientAuthenticator, secret: str) -> RegisteredClient | None:
+    credentials = client_auth.presented(_basic("service", secret), {})
+    return client_auth.verified_client(authenticator, credentials)
+
+
+async def test_a_secret_that_checked_is_kept_and_a_failure_never_is(
+    db: AsyncSession, secret: str
+) -> None:
+    keeping = _keeping()
+    assert _kept(keeping, secret) is None
+    assert (
+        await _authenticate(db, authorization=_basic("service", secret), authenticator=keeping)
+    ).id == "service"
+    assert _kept(keeping, secret) is not None
+    assert _kept(keeping, secret[:-1] + "x") is None  # only that very secret
+    wrong = await _refused(db, authorization=_basic("service", "wrong"), authenticator=keeping)
+    assert wrong.status == 401
+    # A failure makes the process forget the client: the next success is read again.
+    assert _kept(keeping, secret) is None
+    assert _kept(keeping, "wrong") is None
+    post = {"client_id": "service", "client_secret": secret}
+    assert (await _authenticate(db, form=post, authenticator=keeping)).id == "service"
+    assert _kept(keeping, secret) is not None
+
+
+async def test_failures_are_throttled_even_for_a_client_whose_secret_is_kept(
+    db: AsyncSession, secret: str
+) -> None:
+    keeping = _keeping()
+    await _authenticate(db, authorization=_basic("service", secret), authenticator=keeping)
+    for _ in range(4):  # three free failures, the fourth sets a wait
+        refused = await _refused(
+            db, authorization=_basic("service", "wrong"), authenticator=keeping
+        )
+        assert refused.status == 401
+    throttled = await _refused(db, authorization=_basic("service", secret), authenticator=keeping)
+    assert (throttled.error, throttled.status) == ("invalid_client", 429)
+    assert _kept(keeping, secret) is None
+
+
+async def test_an_assertion_is_never_kept(db: AsyncSession, secret: str) -> None:
+    keeping = _keeping()
+    token = assertion("keyed", RSA_KEY, TOKEN_ENDPOINT, kid="rsa-1")
+    assert (await _keyed(db, token, authenticator=keeping)).id == "keyed"
+    assert len(keeping.verified_clients) == 0
+    replayed = await _refused(db, form=assertion_form(token), authenticator=keeping)
+    assert replayed.error == "invalid_client"
+
+
+async def test_a_rotated_out_secret_is_kept_no_longer_than_its_grace(
+    db: AsyncSession, secret: str
+) -> None:
+    keeping = _keeping(60)
+    grace = timedelta(seconds=0.5)
+    rotation = await clients.rotate_secret(
+        db, "service", AUTHENTICATOR.hasher, grace, actor="test", now=utcnow()
+    )
+    await _authenticate(db, authorization=_basic("service", secret), authenticator=keeping)
+    assert _kept(keeping, secret) is not None
+    await asyncio.sleep(0.6)
+    assert _kept(keeping, secret) is None
+    expired = await _refused(db, authorization=_basic("service", secret), authenticator=keeping)
+    assert expired.status == 401
+    new = await _authenticate(
+        db, authorization=_basic("service", rotation.secret), authenticator=keeping
+    )
+    assert new.id == "service"
+
+
+async def test_a_deleted_client_is_refused_once_its_entry_expires(
+    db: AsyncSession, secret: str
+) -> None:
+    keeping = _keeping(0.3)
+    await _authenticate(db, authorization=_basic("service", secret), authenticator=keeping)
+    # Deleted by another process (the operator's CLI), which cannot reach this cache:
+    await clients.delete_client(
+        db, "service", default_client_id="public", actor="test", now=utcnow()
+    )
+    assert _kept(keeping, secret) is not None  # within the bound
+    await asyncio.sleep(0.35)
+    assert _kept(keeping, secret) is None
+    gone = await _refused(db, authorization=_basic("service", secret), authenticator=keeping)
+    assert gone.status == 401

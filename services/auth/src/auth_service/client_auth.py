@@ -17,13 +17,26 @@ A failure is `invalid_client`, 401, with `WWW-Authenticate: Basic` when Basic wa
 request that presents a credential is throttled as a sign-in is (`throttling`), per client
 id and address and per address, decided before the credential is checked; a failure counts
 and is audited.
+
+A secret that checked is remembered by its process for `VERIFIED_CLIENT_CACHE_SECONDS`
+(`ClientAuthenticator.verified_clients`: the client id, the secret's keyed digest, the
+client), so that a service calling many times a second costs one read per interval, not
+one per call. The same secret is then accepted without a read, and so without the
+throttle's: a guess never matches a kept digest, so it is always read, throttled, counted;
+and any failure for a client (or a throttled request) makes its process forget that client,
+so the next success is read, and throttled, again. An entry never outlives the earliest
+expiry of the client's live secrets (a rotated-out secret's grace), and a rotation or a
+deletion makes every replica forget the client (`replica_cache.announce`). Private-key
+assertions and public clients are never kept here (an assertion's `jti` must be recorded
+each time; public clients have `PublicClientCache`).
 """
 
 import base64
 import binascii
+import hmac
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +52,7 @@ from auth_service.clients import ClientSecretHasher, RegisteredClient
 from auth_service.models import Client, ClientSecret, UsedClientAssertion
 from auth_service.oauth import OAuthError, invalid_request
 from auth_service.registration import ASSERTION_ALGORITHMS
+from auth_service.replica_cache import ReplicaCache
 from auth_service.throttling import ClientKeys, ThrottlePolicy
 from auth_service.tokens import LEEWAY_SECONDS
 from service_kit.db import dialect_insert
@@ -48,6 +62,7 @@ MAX_ASSERTION_LIFETIME_SECONDS = 3600
 MAX_JTI_CHARS = 255
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 CONFIDENTIAL_AUTH_METHODS = AUTH_METHODS[:3]
+SECRET_METHODS = AUTH_METHODS[:2]
 BASIC_CHALLENGE = 'Basic realm="auth", charset="UTF-8"'
 # RFC 6749 Appendix A.1: client_id is VSCHAR*; registered ids are 1-64 of a narrower set.
 _CLIENT_ID = re.compile(r"[\x20-\x7e]{1,64}")
@@ -159,6 +174,18 @@ class PublicClientCache:
 
 _MAX_CACHED_CLIENTS = 1000
 
+# Client id -> (the keyed digest of the secret that checked, the client).
+VerifiedClientCache = ReplicaCache[str, tuple[bytes, RegisteredClient]]
+
+
+def verified_client_cache(
+    max_age_seconds: float, active: Callable[[], bool] = lambda: True
+) -> VerifiedClientCache:
+    """A process's cache of confidential clients whose secret checked (0: none kept)."""
+    return ReplicaCache(
+        max_age_seconds, max_entries=_MAX_CACHED_CLIENTS, parse_key=str, active=active
+    )
+
 
 @dataclass(frozen=True)
 class ClientAuthenticator:
@@ -170,6 +197,7 @@ class ClientAuthenticator:
     default_client_id: str
     default_client_scopes: frozenset[str] = frozenset()
     public_clients: PublicClientCache = field(default_factory=lambda: PublicClientCache(0))
+    verified_clients: VerifiedClientCache = field(default_factory=lambda: verified_client_cache(0))
 
 
 class _RefusedError(Exception):
@@ -192,6 +220,7 @@ def lookup_statement(*alongside: Any) -> Select[Any]:
             throttling.CLIENT_BLOCKED_UNTIL.label("blocked_until"),
             *Client.__table__.columns,
             ClientSecret.secret_hash,
+            ClientSecret.expires_at.label("secret_expires_at"),
             *alongside,
         )
         .select_from(select(literal(1).label("one")).subquery())
@@ -224,9 +253,28 @@ async def authenticate(
     """
     if credentials.method == "none":
         return await _public_client(db, authenticator, credentials, now)
+    verified = verified_client(authenticator, credentials)
+    if verified is not None:
+        return verified
     client, _ = await authenticate_confidential(
         db, authenticator, credentials, endpoint=endpoint, client_address=client_address, now=now
     )
+    return client
+
+
+def verified_client(
+    authenticator: ClientAuthenticator, credentials: PresentedCredentials
+) -> RegisteredClient | None:
+    """The client, when its process checked this very secret of it a moment ago (see the
+    module); None otherwise, and for any other method: then read (`authenticate`)."""
+    if credentials.method not in SECRET_METHODS or credentials.client_id is None:
+        return None
+    entry = authenticator.verified_clients.get(credentials.client_id)
+    if entry is None:
+        return None
+    digest, client = entry
+    if not hmac.compare_digest(digest, authenticator.hasher.hash(credentials.secret or "")):
+        return None
     return client
 
 
@@ -265,9 +313,12 @@ async def authenticate_confidential(
     }
     if read_only and not db.in_transaction() and db.get_bind().dialect.name == "postgresql":
         await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    kept = authenticator.verified_clients
+    generation = kept.generation  # before the read: a change meanwhile makes it stale
     rows = (await db.execute(lookup, bound)).mappings().all()
     first = rows[0]
     if first["blocked_until"] is not None:
+        kept.forget(client_id)
         wait = throttling.seconds_until(first["blocked_until"], now)
         await db.rollback()
         raise OAuthError(
@@ -288,10 +339,13 @@ async def authenticate_confidential(
         elif client.jwks is not None:
             raise _RefusedError("secret_for_key_client")
         else:
+            presented = authenticator.hasher.hash(credentials.secret or "")
             hashes = [row["secret_hash"] for row in rows if row["secret_hash"] is not None]
-            if not authenticator.hasher.matches(credentials.secret or "", hashes):
+            if not ClientSecretHasher.digest_matches(presented, hashes):
                 raise _RefusedError("wrong_secret")
+            kept.put(client_id, (presented, client), generation, within=_secrets_hold(rows, now))
     except _RefusedError as refused:
+        kept.forget(client_id)
         await db.rollback()
         await throttling.count_client_failure(db, keys, authenticator.throttle, now)
         audit.record(
@@ -306,6 +360,12 @@ async def authenticate_confidential(
         await db.commit()
         raise invalid_client(_FAILED, basic=credentials.via_basic) from None
     return client, first
+
+
+def _secrets_hold(rows: Sequence[RowMapping], now: datetime) -> float | None:
+    """Seconds until the first of the client's live secrets expires (None: none will)."""
+    ends = [row["secret_expires_at"] for row in rows if row["secret_expires_at"] is not None]
+    return (min(ends) - now).total_seconds() if ends else None
 
 
 async def _public_client(

@@ -13,6 +13,9 @@ a guess at 256 random bits fails whatever the speed, and a stolen table of keyed
 cannot even be tested without the key-encryption key. The consequence: changing
 KEY_ENCRYPTION_KEY invalidates every client secret (as it already makes the signing keys
 unreadable); `rotate-secret` issues new ones.
+
+Each replica keeps a client whose secret it checked a moment ago (`client_auth`): a rotation
+and a deletion announce the client (`replica_cache.announce`) so that every replica forgets it.
 """
 
 import hashlib
@@ -33,6 +36,7 @@ from auth_service import audit
 from auth_service.audit import Event
 from auth_service.models import Client, ClientSecret
 from auth_service.registration import ClientRegistration, is_client_id
+from auth_service.replica_cache import CHANGED_CLIENTS, announce
 from auth_service.sign_in_sessions import RevokedReason, revoke_client_sessions
 from service_kit.db import dialect_insert
 
@@ -99,7 +103,11 @@ class ClientSecretHasher:
 
     def matches(self, secret: str, stored: Iterable[bytes]) -> bool:
         """Whether `secret` is one of the stored ones, each compared in constant time."""
-        presented = self.hash(secret)
+        return self.digest_matches(self.hash(secret), stored)
+
+    @staticmethod
+    def digest_matches(presented: bytes, stored: Iterable[bytes]) -> bool:
+        """`matches`, for a secret already hashed (`hash`)."""
         found = False
         for candidate in stored:  # every one compared: the time says nothing about which
             found |= hmac.compare_digest(presented, candidate)
@@ -285,6 +293,8 @@ async def rotate_secret(
         actor=actor,
         previous_expires_at=previous_expires_at.isoformat() if had_one else None,
     )
+    # An older secret still in its grace stops now: no replica may go on accepting it.
+    await announce(db, CHANGED_CLIENTS, [client_id])
     await db.commit()
     return SecretRotation(_registered(row), secret, previous_expires_at if had_one else None)
 
@@ -315,6 +325,7 @@ async def delete_client(
         actor=actor,
         sessions_revoked=sessions_revoked,
     )
+    await announce(db, CHANGED_CLIENTS, [client_id])
     await db.commit()
     return sessions_revoked
 

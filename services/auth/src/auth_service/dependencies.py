@@ -13,6 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from auth_service.accounts import PasswordRules
 from auth_service.clock import utcnow
 from auth_service.grants import Issuance
+from auth_service.introspection import Introspector
 from auth_service.mail import MailedLinks
 from auth_service.models import Account
 from auth_service.sign_in_sessions import live_session_account
@@ -26,6 +27,11 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
 async def get_issuance(request: Request) -> Issuance:
     issuance: Issuance = request.app.state.issuance
     return issuance
+
+
+async def get_introspector(request: Request) -> Introspector:
+    introspector: Introspector = request.app.state.introspector
+    return introspector
 
 
 async def get_password_rules(request: Request) -> PasswordRules:
@@ -89,6 +95,7 @@ async def current_admin(caller: Annotated[Caller, Depends(current_caller)]) -> C
 
 
 IssuanceDep = Annotated[Issuance, Depends(get_issuance)]
+IntrospectorDep = Annotated[Introspector, Depends(get_introspector)]
 MailedLinksDep = Annotated[MailedLinks, Depends(get_mailed_links)]
 PasswordRulesDep = Annotated[PasswordRules, Depends(get_password_rules)]
 ClientAddress = Annotated[str | None, Depends(client_address)]

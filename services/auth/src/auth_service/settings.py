@@ -34,11 +34,19 @@ class Settings(ServiceSettings):
     # A public client's registration is read at most this often per process (0: every
     # request); a change to one takes effect everywhere within it (client_auth.py).
     public_client_cache_seconds: float = Field(5, ge=0, le=60)
+    # A confidential client's secret that checked is accepted again for this long per process
+    # without a read (0: read at every request); a rotation or deletion empties it at once in
+    # every replica (PostgreSQL), within this otherwise (client_auth.py).
+    verified_client_cache_seconds: float = Field(5, ge=0, le=60)
     password_min_score: int = Field(3, ge=0, le=4)
 
     # Access tokens (RFC 9068): lifetime (the audience is a shared setting), and the scopes
     # that exist (a client is registered with some of them).
     access_token_ttl_seconds: int = Field(900, ge=60, le=86_400)
+    # Introspection keeps a token's checked claims and its session's liveness this long per
+    # process (0: read at every request); a revocation empties it at once in every replica
+    # (PostgreSQL), within this otherwise (introspection.py).
+    introspection_cache_seconds: float = Field(2, ge=0, le=60)
     scopes: str = Field("openid email profile users:read", min_length=1)
 
     # Clients: the public client a request naming none is (created at start, with these

@@ -29,6 +29,7 @@ from auth_service import audit, events
 from auth_service.audit import Event
 from auth_service.events import EventType
 from auth_service.models import Account, RefreshToken, SignInSession
+from auth_service.replica_cache import REVOKED_SESSIONS, announce
 
 TOKEN_BYTES = 32
 # token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
@@ -335,7 +336,8 @@ async def publish_revoked(
     now: datetime,
 ) -> None:
     """Publish `session.revoked` for each session (in the caller's transaction): every
-    revocation calls it, so that subscribers refuse those sessions' access tokens."""
+    revocation calls it, so that subscribers refuse those sessions' access tokens, and so
+    that every auth replica forgets them as live (introspection's cache) when it commits."""
     for session_id in sorted(session_ids):
         await events.publish(
             db,
@@ -345,6 +347,7 @@ async def publish_revoked(
             data={"reason": reason.value},
             now=now,
         )
+    await announce(db, REVOKED_SESSIONS, [str(session_id) for session_id in session_ids])
 
 
 async def revoke_by_refresh_token(
