@@ -40,10 +40,10 @@ run: sync ## start gateway, auth and users (Ctrl-C stops them all)
 test: test-unit test-e2e ## unit tests of both services, then the end-to-end suite
 
 test-unit: sync ## every unit test (service-kit, auth-client, auth, users, deploy, docs, scripts), one run
-	@$(RUN) pytest libs services tests/deploy tests/docs tests/scripts
+	@$(RUN) pytest libs services tests/deploy tests/docs tests/scripts --durations=15
 
 test-e2e: sync browser ## black-box tests through the real gateway (starts the stack itself)
-	@$(RUN) pytest tests/e2e
+	@$(RUN) pytest tests/e2e --durations=15
 
 test-faults: sync ## replicas killed under load, PostgreSQL restarted (its own PostgreSQL)
 	@$(RUN) pytest tests/faults -s

@@ -81,10 +81,26 @@ class DatabaseFactory:
         return url.render_as_string(hide_password=False)
 
     def drop_all(self) -> None:
-        if self._postgres_names:
-            admin_execute(
-                *(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in self._postgres_names)
-            )
+        """Drop every database this factory created, several at a time.
+
+        Each DROP DATABASE waits for a checkpoint, which simultaneous requests may share: a
+        unit run's few hundred databases took ~30 s one after another (40 here: 5.0 s one
+        after another, 3.4 s eight at a time).
+        """
+        drops = [f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in self._postgres_names]
+        if drops:
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, _admin_execute_in_parallel(drops)).result()
+
+
+async def _admin_execute_in_parallel(statements: list[str], connections: int = 8) -> None:
+    """Run independent statements over `connections` admin connections at once."""
+    await asyncio.gather(
+        *(
+            _admin_execute_async(*statements[i::connections])
+            for i in range(min(connections, len(statements)))
+        )
+    )
 
 
 class TcpProxy:
