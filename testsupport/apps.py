@@ -1,6 +1,9 @@
 """A service's app in the test's own process: its lifespan started, an HTTP client on it."""
 
-from collections.abc import AsyncIterator
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -38,3 +41,16 @@ class UploadBody:
                 raise AssertionError(f"the service read past {self.allowed} bytes")
             self.sent += CHUNK
             yield b"x" * CHUNK
+
+
+def modules_loaded_with(module: str, names: Iterable[str]) -> list[str]:
+    """Which of `names` importing `module` loads, in a fresh interpreter (sorted)."""
+    probe = (
+        f"import json, sys, {module}; "
+        f"print(json.dumps(sorted(set({list(names)!r}) & set(sys.modules))))"
+    )
+    loaded = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    found: list[str] = json.loads(loaded.stdout)
+    return found

@@ -4,8 +4,6 @@ finds the client's address by the same rule whether or not uvicorn's own proxy h
 first. (Security headers and the body limit as such are the chassis's:
 libs/service-kit/tests/test_app.py.)"""
 
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -14,7 +12,7 @@ from starlette.types import Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service_kit.client_address import ClientAddressMiddleware
-from testsupport.apps import CHUNK, UploadBody
+from testsupport.apps import CHUNK, UploadBody, modules_loaded_with
 from testsupport.forwarding_chains import SERVICE_CASES, TRUSTED_PROXIES, ChainCase
 
 pytestmark = pytest.mark.anyio
@@ -134,11 +132,4 @@ DEFERRED_IMPORTS = [
 
 
 def test_the_app_module_imports_nothing_only_some_requests_need() -> None:
-    probe = (
-        "import sys, auth_service.main; "
-        f"print(sorted(set({DEFERRED_IMPORTS!r}) & set(sys.modules)))"
-    )
-    loaded = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert loaded.stdout.strip() == "[]", loaded.stderr
+    assert modules_loaded_with("auth_service.main", DEFERRED_IMPORTS) == []
